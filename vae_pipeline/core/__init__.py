@@ -1,0 +1,1 @@
+"""Pure numerical layer: numpy / pandas / torch / scikit-learn only, never Dagster."""

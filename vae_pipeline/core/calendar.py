@@ -1,0 +1,43 @@
+"""Trading-day calendar: weekdays less NYSE holidays (from the `holidays` package)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import holidays
+import pandas as pd
+
+
+@lru_cache(maxsize=64)
+def _nyse_holidays(first_year: int, last_year: int) -> frozenset:
+    return frozenset(holidays.financial_holidays("NYSE", years=range(first_year, last_year + 1)))
+
+
+def trading_days(start: str | pd.Timestamp, end: str | pd.Timestamp) -> pd.DatetimeIndex:
+    """NYSE trading days in [start, end] (inclusive), named ``date``."""
+    start, end = pd.Timestamp(start).normalize(), pd.Timestamp(end).normalize()
+    days = pd.bdate_range(start, end)
+    if len(days) == 0:
+        return pd.DatetimeIndex([], name="date")
+    closed = _nyse_holidays(days[0].year, days[-1].year)
+    keep = [d for d in days if d.date() not in closed]
+    return pd.DatetimeIndex(keep, name="date")
+
+
+def is_trading_day(day: str | pd.Timestamp) -> bool:
+    """True when ``day`` is a weekday and not an NYSE holiday."""
+    day = pd.Timestamp(day).normalize()
+    return len(trading_days(day, day)) == 1
+
+
+def shift_trading_days(day: str | pd.Timestamp, n: int) -> pd.Timestamp:
+    """Move ``n`` trading days from ``day`` (back when ``n`` < 0).
+
+    A non-trading ``day`` is first anchored to the last trading day on or before it
+    (the as-of-close convention), so Saturday + 1 is Monday and Saturday + 0 is Friday.
+    """
+    day = pd.Timestamp(day).normalize()
+    span = pd.Timedelta(days=abs(n) * 7 // 5 + 20)
+    days = trading_days(day - span - pd.Timedelta(days=10), day + span)
+    anchor = int(days.searchsorted(day, side="right")) - 1
+    return days[anchor + n]
