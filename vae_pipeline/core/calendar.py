@@ -37,7 +37,8 @@ def shift_trading_days(day: str | pd.Timestamp, n: int) -> pd.Timestamp:
     (the as-of-close convention), so Saturday + 1 is Monday and Saturday + 0 is Friday.
     """
     day = pd.Timestamp(day).normalize()
-    span = pd.Timedelta(days=abs(n) * 7 // 5 + 20)
-    days = trading_days(day - span - pd.Timedelta(days=10), day + span)
+    # 1.5 calendar days per trading day covers weekends and ~9 holidays a year.
+    span = pd.Timedelta(days=int(abs(n) * 1.5) + 30)
+    days = trading_days(day - (span if n < 0 else pd.Timedelta(days=10)), day + span)
     anchor = int(days.searchsorted(day, side="right")) - 1
     return days[anchor + n]
