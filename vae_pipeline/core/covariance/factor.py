@@ -1,0 +1,80 @@
+"""Linear factor-model covariances: PCA (top-k eigen) and maximum-likelihood factor analysis.
+
+Both are ``B B' + diag(psi)``; they are the linear baselines every VAE figure is judged against.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.base import BaseEstimator
+from sklearn.decomposition import FactorAnalysis
+
+from ._validation import ArrayLike, as_returns, check_n_components, symmetrise
+
+# Idiosyncratic variances are floored at this fraction of the mean sample variance: a stock the
+# k factors explain (numerically) perfectly must not get a zero variance and a singular matrix.
+RESIDUAL_FLOOR = 1e-6
+
+
+class PCACovariance(BaseEstimator):
+    """Top-``n_components`` eigen part of the sample covariance plus a diagonal residual.
+
+    ``covariance_ = B B' + diag(psi)`` with ``B = U_k sqrt(lambda_k)`` (sample covariance, ddof 1)
+    and ``psi = diag(S) - diag(B B')`` floored at ``RESIDUAL_FLOOR * mean(diag(S))``.
+    Attributes: ``covariance_``, ``loadings_`` (N x k), ``idiosyncratic_var_`` (N,).
+    """
+
+    def __init__(self, n_components: int = 4) -> None:
+        self.n_components = n_components
+
+    def fit(self, X: ArrayLike, y: object = None) -> PCACovariance:
+        arr = as_returns(X, name=type(self).__name__)
+        k = check_n_components(self.n_components, arr.shape[1], name=type(self).__name__)
+        xc = arr - arr.mean(axis=0)
+        sample = xc.T @ xc / (arr.shape[0] - 1)
+        lam, vecs = np.linalg.eigh(sample)
+        lam_k = np.maximum(lam[::-1][:k], 0.0)
+        loadings = vecs[:, ::-1][:, :k] * np.sqrt(lam_k)
+        diag = np.diag(sample)
+        floor = RESIDUAL_FLOOR * float(diag.mean())
+        psi = np.maximum(diag - np.einsum("ik,ik->i", loadings, loadings), floor)
+        self.loadings_, self.idiosyncratic_var_ = loadings, psi
+        self.covariance_ = symmetrise(loadings @ loadings.T + np.diag(psi))
+        return self
+
+
+class FactorAnalysisCovariance(BaseEstimator):
+    """``sklearn.decomposition.FactorAnalysis(...).get_covariance()`` (the ML linear factor model).
+
+    Attributes: ``covariance_``, ``loadings_`` (N x k), ``idiosyncratic_var_`` (N,).
+    """
+
+    def __init__(
+        self,
+        n_components: int = 4,
+        max_iter: int = 1000,
+        tol: float = 1e-2,
+        svd_method: str = "randomized",
+        random_state: int = 42,
+    ) -> None:
+        self.n_components = n_components
+        self.max_iter = max_iter
+        self.tol = tol
+        self.svd_method = svd_method
+        self.random_state = random_state
+
+    def fit(self, X: ArrayLike, y: object = None) -> FactorAnalysisCovariance:
+        arr = as_returns(X, name=type(self).__name__)
+        k = check_n_components(self.n_components, arr.shape[1], name=type(self).__name__)
+        fa = FactorAnalysis(
+            n_components=k,
+            max_iter=self.max_iter,
+            tol=self.tol,
+            svd_method=self.svd_method,
+            random_state=self.random_state,
+        ).fit(arr)
+        self.loadings_ = fa.components_.T.copy()
+        self.idiosyncratic_var_ = fa.noise_variance_.copy()
+        self.n_iter_ = fa.n_iter_
+        self.covariance_ = symmetrise(fa.get_covariance())
+        return self

@@ -1,0 +1,105 @@
+"""Stock map: each stock's loadings on the latent factors, embedded in 2-D and scored by sector.
+
+UMAP (the optional ``umap`` extra) is imported lazily inside :func:`embed_2d` because the package
+is optional and slow to import (numba); PCA from scikit-learn is the fallback.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+
+import numpy as np
+import pandas as pd
+from sklearn.decomposition import PCA
+from sklearn.metrics import silhouette_score
+from sklearn.preprocessing import StandardScaler
+
+from vae_pipeline.core.results import EmbeddingResult
+
+
+def stock_loadings(returns: pd.DataFrame, latents: pd.DataFrame) -> pd.DataFrame:
+    """N x k loadings: OLS (with intercept) of each stock's returns on the latent means.
+
+    One least-squares solve for all stocks (the design matrix is shared). Aligned on dates.
+    """
+    common = returns.index.intersection(latents.index)
+    r = returns.loc[common].to_numpy(dtype=float)
+    z = latents.loc[common].to_numpy(dtype=float)
+    if not (np.isfinite(r).all() and np.isfinite(z).all()):
+        raise ValueError("returns / latents contain NaN or inf")
+    if len(common) <= z.shape[1] + 1:
+        raise ValueError(f"{len(common)} common dates is too few for {z.shape[1]} latents")
+    design = np.column_stack([np.ones(len(common)), z])
+    coef, *_ = np.linalg.lstsq(design, r, rcond=None)  # (k + 1) x N
+    return pd.DataFrame(coef[1:].T, index=returns.columns, columns=latents.columns)
+
+
+def _umap_available() -> bool:
+    # find_spec looks for the package without importing it (importing umap pulls in numba).
+    return importlib.util.find_spec("umap") is not None
+
+
+def embed_2d(
+    loadings: pd.DataFrame, method: str = "auto", seed: int = 42
+) -> tuple[pd.DataFrame, str]:
+    """2-D coordinates (columns x, y; index = stocks) of the standardised loadings.
+
+    ``method``: "umap", "pca", or "auto" (UMAP when umap-learn is installed, else PCA).
+    "pca" never imports umap. Returns ``(coords, method_used)``.
+    """
+    if method not in ("auto", "umap", "pca"):
+        raise ValueError(f"method must be 'auto', 'umap' or 'pca', got {method!r}")
+    x = loadings.to_numpy(dtype=float)
+    if not np.isfinite(x).all():
+        raise ValueError("loadings contain NaN or inf")
+    if x.shape[0] < 3:
+        raise ValueError(f"need at least 3 stocks to embed, got {x.shape[0]}")
+    # Standardise so a high-variance factor (the market) does not dominate the geometry.
+    x = StandardScaler().fit_transform(x)
+    used = method if method != "auto" else ("umap" if _umap_available() else "pca")
+    if used == "umap":
+        try:
+            import umap  # optional and slow to import: kept local on purpose
+        except ImportError as exc:
+            raise ImportError(
+                "method='umap' needs umap-learn: pip install 'vae_pipeline[umap]'"
+            ) from exc
+        reducer = umap.UMAP(
+            n_components=2, n_neighbors=min(15, x.shape[0] - 1), random_state=seed, n_jobs=1
+        )
+        xy = reducer.fit_transform(x)
+    else:
+        n_comp = min(2, x.shape[1])
+        xy = PCA(n_components=n_comp, random_state=seed).fit_transform(x)
+        if n_comp == 1:  # one latent: the map is a line
+            xy = np.column_stack([xy, np.zeros(len(xy))])
+    coords = pd.DataFrame(np.asarray(xy, dtype=float), index=loadings.index, columns=["x", "y"])
+    return coords, used
+
+
+def sector_silhouette(coords: pd.DataFrame, sectors: pd.Series) -> float:
+    """Silhouette score of the sector labels in the 2-D map (1 = tight, separated clusters)."""
+    labels = sectors.reindex(coords.index)
+    if labels.isna().any():
+        raise ValueError("some stocks in coords have no sector")
+    n_labels = labels.nunique()
+    if not 2 <= n_labels <= len(labels) - 1:
+        raise ValueError(
+            f"silhouette needs 2 <= n_sectors <= n_stocks - 1; got {n_labels} sectors, "
+            f"{len(labels)} stocks"
+        )
+    return float(silhouette_score(coords[["x", "y"]].to_numpy(), labels.to_numpy()))
+
+
+def embed(
+    returns: pd.DataFrame,
+    latents: pd.DataFrame,
+    sectors: pd.Series,
+    method: str = "auto",
+    seed: int = 42,
+) -> tuple[pd.DataFrame, EmbeddingResult]:
+    """Loadings -> 2-D map -> sector silhouette. Coords carry a ``sector`` column for plotting."""
+    coords, used = embed_2d(stock_loadings(returns, latents), method=method, seed=seed)
+    score = sector_silhouette(coords, sectors)
+    coords = coords.assign(sector=sectors.reindex(coords.index).to_numpy())
+    return coords, EmbeddingResult(method=used, silhouette=score)

@@ -1,0 +1,310 @@
+"""Training loop for the VAE / CVAE: standardise, Adam, full batch by default, seeded.
+
+Full-batch Adam is the default because the panels are small (T ~ 500 days, N ~ 60-500 stocks):
+one matrix multiply per layer per epoch, so 300 epochs take well under a second on CPU, and the
+only randomness left is the reparameterisation noise, drawn from a private seeded generator.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import re
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field, replace
+
+import numpy as np
+import pandas as pd
+import torch
+
+from vae_pipeline.core.model import DECODERS, VAE, kl_per_dim, resolve_device, vae_loss
+from vae_pipeline.core.standardise import Standardiser
+
+ProgressFn = Callable[[int, float, float, float], None]
+
+_DEVICE_RE = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
+# A latent dim counts as active when its mean per-day KL exceeds this (nats).
+ACTIVE_KL_THRESHOLD = 0.01
+
+
+@dataclass
+class TrainConfig:
+    """Hyper-parameters of :func:`train_vae`.
+
+    ``lr=1e-2`` (not 1e-3): with full-batch Adam there is one step per epoch, and 1e-3 leaves the
+    loss still falling steeply after 300 epochs on T=504, N=60; 1e-2 flattens by ~150 epochs.
+    """
+
+    latent_dim: int = 4
+    beta: float = 1.0
+    epochs: int = 300
+    lr: float = 1e-2
+    hidden: int = 64
+    decoder: str = "linear"
+    batch_size: int = 0  # 0 = full batch
+    seed: int = 42
+    device: str = "auto"
+    val_fraction: float = 0.0  # held-out tail of the window (last days, not shuffled)
+    patience: int = 0  # 0 = no early stopping
+
+    def validate(self) -> TrainConfig:
+        """Raise ``ValueError`` on an out-of-range setting; returns ``self`` for chaining."""
+        problems = []
+        if int(self.latent_dim) != self.latent_dim or self.latent_dim < 1:
+            problems.append(f"latent_dim must be an int >= 1, got {self.latent_dim}")
+        if int(self.epochs) != self.epochs or self.epochs < 1:
+            problems.append(f"epochs must be an int >= 1, got {self.epochs}")
+        if not (math.isfinite(self.beta) and self.beta >= 0):
+            problems.append(f"beta must be finite and >= 0, got {self.beta}")
+        if not (math.isfinite(self.lr) and self.lr > 0):
+            problems.append(f"lr must be > 0, got {self.lr}")
+        if int(self.hidden) != self.hidden or self.hidden < 1:
+            problems.append(f"hidden must be an int >= 1, got {self.hidden}")
+        if self.decoder not in DECODERS:
+            problems.append(f"decoder must be one of {DECODERS}, got {self.decoder!r}")
+        if int(self.batch_size) != self.batch_size or self.batch_size < 0:
+            problems.append(f"batch_size must be an int >= 0, got {self.batch_size}")
+        if not (0.0 <= self.val_fraction < 1.0):
+            problems.append(f"val_fraction must be in [0, 1), got {self.val_fraction}")
+        if int(self.patience) != self.patience or self.patience < 0:
+            problems.append(f"patience must be an int >= 0, got {self.patience}")
+        if not _DEVICE_RE.match(str(self.device).strip().lower()):
+            problems.append(f"device must be 'auto', 'cpu', 'cuda' or 'cuda:N', got {self.device!r}")
+        if problems:
+            raise ValueError("invalid TrainConfig: " + "; ".join(problems))
+        return self
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _one_hot(labels: np.ndarray, n_conditions: int) -> np.ndarray:
+    out = np.zeros((labels.shape[0], n_conditions), dtype=np.float32)
+    out[np.arange(labels.shape[0]), labels] = 1.0
+    return out
+
+
+def _check_labels(conditions, n_rows: int, n_conditions: int | None) -> tuple[np.ndarray, int]:
+    """Validate integer condition labels; returns (labels, n_conditions)."""
+    raw = np.asarray(conditions.to_numpy() if isinstance(conditions, pd.Series) else conditions)
+    if raw.ndim != 1 or raw.shape[0] != n_rows:
+        raise ValueError(f"conditions must be a 1-D array of length {n_rows}, got shape {raw.shape}")
+    if raw.dtype.kind == "f":
+        if not np.isfinite(raw).all() or not np.all(raw == np.round(raw)):
+            raise ValueError("conditions must be integer labels")
+    elif raw.dtype.kind not in "iub":
+        raise ValueError(f"conditions must be integer labels, got dtype {raw.dtype}")
+    labels = raw.astype(np.int64)
+    if n_conditions is None:
+        n_conditions = max(int(labels.max()) + 1, 2)
+    if labels.min() < 0 or labels.max() >= n_conditions:
+        raise ValueError(f"condition labels must lie in [0, {n_conditions}), "
+                         f"got [{labels.min()}, {labels.max()}]")
+    return labels, int(n_conditions)
+
+
+def _as_frame_values(X: pd.DataFrame | np.ndarray) -> np.ndarray:
+    arr = X.to_numpy(dtype=np.float64) if isinstance(X, pd.DataFrame) else np.asarray(X, np.float64)
+    if arr.ndim != 2:
+        raise ValueError(f"returns must be a 2-D T x N panel, got shape {arr.shape}")
+    return arr
+
+
+@dataclass
+class TrainResult:
+    """A trained model plus everything needed to apply it to raw returns."""
+
+    model: VAE  # eval mode, on CPU
+    standardiser: Standardiser
+    history: pd.DataFrame  # epoch, total, recon, kl[, val_total]
+    config: TrainConfig
+    seconds: float
+    device: str
+    n_conditions: int = 0
+    best_epoch: int | None = field(default=None)  # epoch whose weights were kept (early stopping)
+
+    def _inputs(self, X, conditions) -> tuple[torch.Tensor, torch.Tensor | None]:
+        x = torch.from_numpy(self.standardiser.transform(X))
+        if self.n_conditions == 0:
+            if conditions is not None:
+                raise ValueError("this model is an unconditional VAE; do not pass conditions")
+            return x, None
+        if conditions is None:
+            raise ValueError(f"this model is a CVAE (n_conditions={self.n_conditions}); "
+                             "pass conditions")
+        labels, _ = _check_labels(conditions, x.shape[0], self.n_conditions)
+        return x, torch.from_numpy(_one_hot(labels, self.n_conditions))
+
+    @torch.no_grad()
+    def encode_mean(self, X: pd.DataFrame | np.ndarray, conditions=None) -> np.ndarray:
+        """Posterior means (T x k) for raw returns ``X``, standardised with the stored parameters."""
+        self.model.eval()
+        x, c = self._inputs(X, conditions)
+        mu, _ = self.model.encode(x, c)
+        return mu.numpy().astype(np.float64)
+
+    @torch.no_grad()
+    def reconstruct(self, X: pd.DataFrame | np.ndarray, conditions=None) -> np.ndarray:
+        """Decode the posterior means of ``X``; returns T x N in RETURN units."""
+        self.model.eval()
+        x, c = self._inputs(X, conditions)
+        mu, _ = self.model.encode(x, c)
+        return self.standardiser.inverse_transform(self.model.decode(mu, c).numpy())
+
+
+def _evaluate(model: VAE, x: torch.Tensor, c: torch.Tensor | None, beta: float):
+    """Deterministic loss (z = mu) for validation / reporting."""
+    was_training = model.training
+    model.eval()
+    with torch.no_grad():
+        xhat, mu, logvar = model(x, c)
+        total, recon, kl = vae_loss(x, xhat, mu, logvar, beta)
+    model.train(was_training)
+    return total, recon, kl, kl_per_dim(mu, logvar).mean(dim=0)
+
+
+def train_vae(
+    returns: pd.DataFrame | np.ndarray,
+    config: TrainConfig | None = None,
+    conditions=None,
+    n_conditions: int | None = None,
+    progress: ProgressFn | None = None,
+) -> TrainResult:
+    """Fit a VAE (or a CVAE when ``conditions`` are given) to a T x N returns window.
+
+    Args:
+        returns: raw daily returns, no NaN (the pipeline cleans data before training).
+        config: hyper-parameters; validated first.
+        conditions: optional int labels (T,), one per day -> one-hot condition (CVAE).
+        n_conditions: number of condition classes; default ``max(label) + 1`` (at least 2).
+        progress: ``callable(epoch, total, recon, kl)`` called after every epoch.
+
+    With ``val_fraction > 0`` the last ``val_fraction`` of days is held out (the standardiser is
+    fitted on the training part only) and ``val_total`` is logged; with ``patience > 0`` training
+    stops once the monitored loss (``val_total`` if present, else ``total``) has not improved for
+    ``patience`` epochs, and the best weights are restored.
+    """
+    config = (config or TrainConfig()).validate()
+    X = _as_frame_values(returns)
+    T, N = X.shape
+    if not np.isfinite(X).all():
+        bad = int((~np.isfinite(X)).any(axis=1).sum())
+        raise ValueError(f"returns contain NaN/inf in {bad} rows; clean the panel before training")
+
+    labels = None
+    if conditions is not None:
+        labels, n_conditions = _check_labels(conditions, T, n_conditions)
+    elif n_conditions:
+        raise ValueError("n_conditions given without conditions")
+    n_cond = int(n_conditions or 0)
+
+    n_val = int(round(T * config.val_fraction))
+    if config.val_fraction > 0 and n_val < 1:
+        raise ValueError(f"val_fraction={config.val_fraction} leaves no validation days of {T}")
+    n_train = T - n_val
+    if n_train < 2:
+        raise ValueError(f"need at least 2 training days, got {n_train}")
+
+    # Fit on the training part only so the held-out tail does not leak into the scaling.
+    fit_frame = returns.iloc[:n_train] if isinstance(returns, pd.DataFrame) else X[:n_train]
+    standardiser = Standardiser().fit(fit_frame)
+    Z = standardiser.transform(X)
+
+    device = resolve_device(config.device)
+    # Model init under a forked RNG so training is seeded without mutating the caller's global RNG.
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(config.seed)
+        model = VAE(N, config.latent_dim, config.hidden, n_cond, config.decoder)
+    model.to(device).train()
+    noise_gen = torch.Generator(device=device).manual_seed(config.seed)
+    shuffle_gen = torch.Generator().manual_seed(config.seed + 1)
+
+    x_all = torch.from_numpy(Z).to(device)
+    c_all = torch.from_numpy(_one_hot(labels, n_cond)).to(device) if labels is not None else None
+    x_tr, x_val = x_all[:n_train], x_all[n_train:]
+    c_tr = c_all[:n_train] if c_all is not None else None
+    c_val = c_all[n_train:] if c_all is not None else None
+
+    opt = torch.optim.Adam(model.parameters(), lr=config.lr)
+    batch = n_train if config.batch_size in (0, None) else min(config.batch_size, n_train)
+    rows: list[dict] = []
+    best_score, best_state, best_epoch, since_best = math.inf, None, None, 0
+    t0 = time.perf_counter()
+
+    for epoch in range(1, config.epochs + 1):
+        if batch >= n_train:
+            batches = [None]
+        else:
+            batches = torch.randperm(n_train, generator=shuffle_gen).split(batch)
+        # Accumulate on-device, sync once per epoch (cheap on CPU, avoids stalls on GPU).
+        sums = torch.zeros(3, device=device)
+        for idx in batches:
+            xb = x_tr if idx is None else x_tr[idx.to(device)]
+            cb = c_tr if (idx is None or c_tr is None) else c_tr[idx.to(device)]
+            xhat, mu, logvar = model(xb, cb, generator=noise_gen)
+            total, recon, kl = vae_loss(xb, xhat, mu, logvar, config.beta)
+            opt.zero_grad(set_to_none=True)
+            total.backward()
+            opt.step()
+            sums += torch.stack([total, recon, kl]).detach() * xb.shape[0]
+        total_f, recon_f, kl_f = (sums / n_train).tolist()
+        row = {"epoch": epoch, "total": total_f, "recon": recon_f, "kl": kl_f}
+        if n_val:
+            row["val_total"] = float(_evaluate(model, x_val, c_val, config.beta)[0])
+        rows.append(row)
+        if progress is not None:
+            progress(epoch, total_f, recon_f, kl_f)
+        if not math.isfinite(total_f):
+            raise FloatingPointError(f"loss became non-finite at epoch {epoch}; lower lr")
+
+        if config.patience:
+            score = row.get("val_total", total_f)
+            if score < best_score:
+                best_score, best_epoch, since_best = score, epoch, 0
+                best_state = copy.deepcopy(model.state_dict())
+            else:
+                since_best += 1
+                if since_best >= config.patience:
+                    break
+
+    if best_state is not None:
+        model.load_state_dict(best_state)
+    seconds = time.perf_counter() - t0
+    model = model.cpu().eval()
+    return TrainResult(
+        model=model,
+        standardiser=standardiser,
+        history=pd.DataFrame(rows),
+        config=config,
+        seconds=seconds,
+        device=str(device),
+        n_conditions=n_cond,
+        best_epoch=best_epoch if best_state is not None else len(rows),
+    )
+
+
+def beta_sweep(
+    returns: pd.DataFrame | np.ndarray,
+    betas: Sequence[float],
+    config: TrainConfig | None = None,
+    conditions=None,
+) -> pd.DataFrame:
+    """Train one model per beta; report deterministic (z = mu) recon, KL and active latent dims.
+
+    ``active_dims`` = number of latent dims whose mean per-day KL exceeds 0.01 nats (the rest
+    have collapsed to the prior, the usual sign that beta is too large for that dim).
+    """
+    config = config or TrainConfig()
+    rows = []
+    for beta in betas:
+        res = train_vae(returns, replace(config, beta=float(beta)), conditions=conditions)
+        x, c = res._inputs(returns, conditions)
+        _, recon, kl, kl_dim = _evaluate(res.model, x, c, float(beta))
+        rows.append({
+            "beta": float(beta),
+            "recon": float(recon),
+            "kl": float(kl),
+            "active_dims": int((kl_dim > ACTIVE_KL_THRESHOLD).sum()),
+        })
+    return pd.DataFrame(rows, columns=["beta", "recon", "kl", "active_dims"])

@@ -1,0 +1,35 @@
+"""The one place that wires everything into ``defs`` (the Dagster code location)."""
+
+from __future__ import annotations
+
+from dagster import Definitions, in_process_executor
+
+from vae_pipeline.assets import build_assets
+from vae_pipeline.io_managers import VaeDuckDBIOManager
+from vae_pipeline.partitions import trading_day_partitions
+from vae_pipeline.resources import DataSourceResource, training_config_class
+from vae_pipeline.schedules import build_schedule, daily_refit_job
+from vae_pipeline.settings import PipelineSettings
+
+
+def build_definitions(settings: PipelineSettings | None = None) -> Definitions:
+    """Definitions for ``settings`` (default: from the ``VAE_PIPELINE_*`` environment)."""
+    settings = settings or PipelineSettings.from_env()
+    partitions = trading_day_partitions(settings.start)
+    assets = build_assets(partitions, settings, training_config_class(settings))
+    job = daily_refit_job(partitions)
+    settings.db_path.parent.mkdir(parents=True, exist_ok=True)
+    return Definitions(
+        assets=assets,
+        jobs=[job],
+        schedules=[build_schedule(job)],
+        resources={
+            "io_manager": VaeDuckDBIOManager(database=str(settings.db_path), schema="main"),
+            "source": DataSourceResource.from_settings(settings),
+        },
+        # DuckDB locks the file per process: steps run in the run's own process by default.
+        executor=in_process_executor,
+    )
+
+
+defs = build_definitions()

@@ -1,0 +1,117 @@
+"""Stock map: loadings, 2-D embedding (PCA / optional UMAP), sector silhouette."""
+
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from vae_pipeline.core.embedding import embed, embed_2d, sector_silhouette, stock_loadings
+from vae_pipeline.core.results import EmbeddingResult
+
+T, PER_SECTOR, SECTORS = 300, 15, ["tech", "energy", "health"]
+
+
+@pytest.fixture(scope="module")
+def sector_world():
+    """Market + one factor per sector; each stock loads on the market and its own sector."""
+    rng = np.random.default_rng(42)
+    dates = pd.bdate_range("2020-01-01", periods=T, name="date")
+    k = 1 + len(SECTORS)
+    latents = pd.DataFrame(
+        rng.normal(0, 0.01, (T, k)), index=dates, columns=["market"] + [f"f_{s}" for s in SECTORS]
+    )
+    n = PER_SECTOR * len(SECTORS)
+    tickers = [f"S{i:03d}" for i in range(n)]
+    sector_of = np.repeat(np.arange(len(SECTORS)), PER_SECTOR)
+    loadings = np.zeros((n, k))
+    loadings[:, 0] = rng.normal(1.0, 0.1, n)
+    loadings[np.arange(n), 1 + sector_of] = rng.normal(1.0, 0.1, n)
+    alpha = rng.normal(0, 1e-4, n)
+    returns = pd.DataFrame(alpha + latents.to_numpy() @ loadings.T, index=dates, columns=tickers)
+    sectors = pd.Series(np.array(SECTORS)[sector_of], index=tickers, name="sector")
+    return dict(rng=rng, latents=latents, returns=returns, loadings=loadings, sectors=sectors)
+
+
+def test_loadings_exact_on_noiseless_data(sector_world):
+    est = stock_loadings(sector_world["returns"], sector_world["latents"])
+    assert est.shape == sector_world["loadings"].shape
+    assert list(est.index) == list(sector_world["returns"].columns)
+    assert list(est.columns) == list(sector_world["latents"].columns)
+    np.testing.assert_allclose(est.to_numpy(), sector_world["loadings"], atol=1e-9)
+
+
+def test_loadings_align_on_dates(sector_world):
+    latents = sector_world["latents"].iloc[::-1]  # order must not matter
+    est = stock_loadings(sector_world["returns"].iloc[10:], latents)
+    np.testing.assert_allclose(est.to_numpy(), sector_world["loadings"], atol=1e-9)
+    with pytest.raises(ValueError, match="too few"):
+        stock_loadings(sector_world["returns"].iloc[:4], latents)
+
+
+def test_pca_embedding_shape(sector_world):
+    coords, used = embed_2d(
+        stock_loadings(sector_world["returns"], sector_world["latents"]), method="pca"
+    )
+    assert used == "pca"
+    assert coords.shape == (len(sector_world["sectors"]), 2)
+    assert list(coords.columns) == ["x", "y"] and np.isfinite(coords.to_numpy()).all()
+
+
+def test_pca_never_imports_umap():
+    code = (
+        "import sys, numpy as np, pandas as pd\n"
+        "from vae_pipeline.core.embedding import embed_2d\n"
+        "rng = np.random.default_rng(42)\n"
+        "coords, used = embed_2d(pd.DataFrame(rng.normal(size=(20, 4))), method='pca')\n"
+        "assert used == 'pca' and coords.shape == (20, 2)\n"
+        "print('umap' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+def test_auto_falls_back_to_pca_without_umap(sector_world, monkeypatch):
+    monkeypatch.setitem(sys.modules, "umap", None)  # makes umap un-importable
+    loadings = stock_loadings(sector_world["returns"], sector_world["latents"])
+    _, used = embed_2d(loadings, method="auto")
+    assert used == "pca"
+    with pytest.raises(ImportError, match="umap-learn"):
+        embed_2d(loadings, method="umap")
+    with pytest.raises(ValueError):
+        embed_2d(loadings, method="tsne")
+
+
+@pytest.mark.slow  # numba compiles UMAP on first use: ~30 s
+def test_umap_embedding_when_installed(sector_world):
+    pytest.importorskip("umap")
+    coords, result = embed(
+        sector_world["returns"], sector_world["latents"], sector_world["sectors"], method="umap"
+    )
+    assert result.method == "umap" and coords.shape == (len(sector_world["sectors"]), 3)
+    assert result.silhouette > 0.5
+
+
+def test_silhouette_separates_sectors(sector_world):
+    coords, result = embed(
+        sector_world["returns"], sector_world["latents"], sector_world["sectors"], method="pca"
+    )
+    assert isinstance(result, EmbeddingResult) and result.method == "pca"
+    assert list(coords.columns) == ["x", "y", "sector"]
+    assert (coords["sector"] == sector_world["sectors"]).all()
+    assert result.silhouette > 0.7
+    shuffled = pd.Series(
+        sector_world["rng"].permutation(sector_world["sectors"].to_numpy()),
+        index=sector_world["sectors"].index,
+    )
+    assert abs(sector_silhouette(coords, shuffled)) < 0.2
+
+
+def test_silhouette_needs_two_sectors(sector_world):
+    coords, _ = embed_2d(stock_loadings(sector_world["returns"], sector_world["latents"]), "pca")
+    one = pd.Series("tech", index=coords.index)
+    with pytest.raises(ValueError, match="n_sectors"):
+        sector_silhouette(coords, one)
+    with pytest.raises(ValueError, match="no sector"):
+        sector_silhouette(coords, sector_world["sectors"].iloc[:10])
