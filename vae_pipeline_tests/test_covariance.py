@@ -149,6 +149,17 @@ def test_pca_is_top_k_plus_diagonal(panel):
     np.testing.assert_allclose(np.sort(np.linalg.eigvalsh(systematic))[::-1][:K], top, rtol=1e-10)
 
 
+def test_pca_lanczos_path_matches_dense_eigendecomposition():
+    x = factor_panel(400, 320, k=3).to_numpy()  # N >= LANCZOS_MIN_N: the ARPACK path
+    est = PCACovariance(n_components=4).fit(x)
+    sample = np.cov(x, rowvar=False)
+    lam, vecs = np.linalg.eigh(sample)
+    b = vecs[:, -4:] * np.sqrt(lam[-4:])
+    dense = b @ b.T + np.diag(np.diag(sample) - np.einsum("ik,ik->i", b, b))
+    scale = np.abs(dense).max()
+    np.testing.assert_allclose(est.covariance_ / scale, dense / scale, rtol=0, atol=1e-10)
+
+
 # ---------------------------------------------------------------------------------------------
 # nonlinear shrinkage
 

@@ -42,3 +42,10 @@ def shift_trading_days(day: str | pd.Timestamp, n: int) -> pd.Timestamp:
     days = trading_days(day - (span if n < 0 else pd.Timedelta(days=10)), day + span)
     anchor = int(days.searchsorted(day, side="right")) - 1
     return days[anchor + n]
+
+
+def latest_trading_day(now: str | pd.Timestamp | None = None) -> pd.Timestamp:
+    """The last complete trading day: the last trading day strictly before ``now``'s date (UTC)."""
+    now = pd.Timestamp.now("UTC") if now is None else pd.Timestamp(now)
+    today = (now.tz_convert("UTC").tz_localize(None) if now.tzinfo else now).normalize()
+    return shift_trading_days(today - pd.Timedelta(days=1), 0)

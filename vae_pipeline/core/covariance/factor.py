@@ -6,6 +6,7 @@ Both are ``B B' + diag(psi)``; they are the linear baselines every VAE figure is
 from __future__ import annotations
 
 import numpy as np
+from scipy.sparse.linalg import eigsh
 from sklearn.base import BaseEstimator
 from sklearn.decomposition import FactorAnalysis
 
@@ -14,6 +15,22 @@ from ._validation import ArrayLike, as_returns, check_n_components, symmetrise
 # Idiosyncratic variances are floored at this fraction of the mean sample variance: a stock the
 # k factors explain (numerically) perfectly must not get a zero variance and a singular matrix.
 RESIDUAL_FLOOR = 1e-6
+# From this N on (with k <= N / 10) the top-k eigenpairs come from Lanczos (ARPACK) instead of a
+# full O(N^3) eigendecomposition: ~0.5 s instead of ~2.5 s at N = 3000 on 2 cores.
+LANCZOS_MIN_N = 300
+
+
+def top_eigenpairs(sym: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """The k largest eigenvalues (descending) and their eigenvectors of a symmetric matrix."""
+    n = sym.shape[0]
+    if n >= LANCZOS_MIN_N and k <= n // 10:
+        # fixed start vector -> deterministic; tol=0 -> converged to machine precision
+        lam, vecs = eigsh(sym, k=k, which="LA", v0=np.full(n, 1.0 / np.sqrt(n)), tol=0)
+    else:
+        lam, vecs = np.linalg.eigh(sym)
+        lam, vecs = lam[-k:], vecs[:, -k:]
+    order = np.argsort(lam)[::-1]
+    return lam[order], vecs[:, order]
 
 
 class PCACovariance(BaseEstimator):
@@ -31,15 +48,17 @@ class PCACovariance(BaseEstimator):
         arr = as_returns(X, name=type(self).__name__)
         k = check_n_components(self.n_components, arr.shape[1], name=type(self).__name__)
         xc = arr - arr.mean(axis=0)
-        sample = xc.T @ xc / (arr.shape[0] - 1)
-        lam, vecs = np.linalg.eigh(sample)
-        lam_k = np.maximum(lam[::-1][:k], 0.0)
-        loadings = vecs[:, ::-1][:, :k] * np.sqrt(lam_k)
+        sample = xc.T @ xc
+        sample /= arr.shape[0] - 1
+        lam_k, vecs_k = top_eigenpairs(sample, k)
+        loadings = vecs_k * np.sqrt(np.maximum(lam_k, 0.0))
         diag = np.diag(sample)
         floor = RESIDUAL_FLOOR * float(diag.mean())
         psi = np.maximum(diag - np.einsum("ik,ik->i", loadings, loadings), floor)
         self.loadings_, self.idiosyncratic_var_ = loadings, psi
-        self.covariance_ = symmetrise(loadings @ loadings.T + np.diag(psi))
+        cov = loadings @ loadings.T
+        cov.flat[:: cov.shape[0] + 1] += psi  # in place: no N x N diag(psi) temporary
+        self.covariance_ = symmetrise(cov)
         return self
 
 

@@ -1,0 +1,88 @@
+"""Pipeline commands of the ``vae`` CLI: ``vae run`` (what ``make run`` calls) and ``vae scorecard``."""
+
+from __future__ import annotations
+
+import os
+import warnings
+
+import duckdb
+import pandas as pd
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from vae_pipeline.cli import app
+from vae_pipeline.core.calendar import is_trading_day, latest_trading_day
+from vae_pipeline.settings import PipelineSettings
+
+console = Console()
+
+
+def _settings() -> PipelineSettings:
+    try:
+        return PipelineSettings.from_env()
+    except ValueError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from None
+
+
+def print_scorecard(db_path, day: pd.Timestamp) -> None:
+    """Print partition ``day``'s min-var scorecard and the walk-forward horse race."""
+    with duckdb.connect(str(db_path), read_only=True) as con:
+        card = con.execute(
+            "select estimator, realised_vol, predicted_vol, decision_date from main.minvar_scorecard "
+            "where date = ? order by realised_vol", [day.to_pydatetime()],
+        ).df()
+        race = con.execute("select * from main.horse_race order by rms_vol").df()
+    if card.empty:
+        console.print(f"[yellow]no scorecard stored for {day:%Y-%m-%d}[/yellow]")
+        return
+    table = Table(title=f"Min-variance scorecard {day:%Y-%m-%d} "
+                        f"(decision {pd.Timestamp(card['decision_date'].iloc[0]):%Y-%m-%d}, realised over the next H days)")
+    for col in ("estimator", "realised vol", "predicted vol"):
+        table.add_column(col, justify="left" if col == "estimator" else "right")
+    for row in card.itertuples():
+        table.add_row(row.estimator, f"{row.realised_vol:.2%}", f"{row.predicted_vol:.2%}")
+    console.print(table)
+    console.print(f"horse race over {int(race['n_scored'].max()) if len(race) else 0} scored partition(s) "
+                  "is in table main.horse_race")
+
+
+@app.command("run")
+def run(
+    day: str = typer.Option(None, help="trading day to materialise (default: the last complete one)"),
+) -> None:
+    """Materialise the whole asset graph for one trading day (default: the latest) and print its scorecard."""
+    warnings.filterwarnings("ignore")
+    from dagster import DagsterInstance
+
+    from vae_pipeline.definitions import build_definitions
+    from vae_pipeline.runner import materialise_day
+
+    settings = _settings()
+    target = pd.Timestamp(day) if day else latest_trading_day()
+    if not is_trading_day(target):
+        console.print(f"[red]{target:%Y-%m-%d} is not a trading day[/red]")
+        raise typer.Exit(2)
+    instance = DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else DagsterInstance.ephemeral()
+    console.print(f"materialising {target:%Y-%m-%d} into {settings.db_path} (source: {settings.source})")
+    results = materialise_day(build_definitions(settings), target, settings, instance=instance)
+    if not all(r.success for r in results):
+        console.print("[red]a run failed: see the log above[/red]")
+        raise typer.Exit(1)
+    print_scorecard(settings.db_path, target)
+    console.print(f"database: {settings.db_path.resolve()}")
+
+
+@app.command("scorecard")
+def scorecard(day: str = typer.Option(None, help="partition to show (default: the latest scored)")) -> None:
+    """Print a stored partition's min-var scorecard."""
+    settings = _settings()
+    if day is None:
+        with duckdb.connect(str(settings.db_path), read_only=True) as con:
+            latest = con.execute("select max(date) from main.minvar_scorecard").fetchall()[0][0]
+        if latest is None:
+            console.print("[yellow]nothing scored yet: run `make run`[/yellow]")
+            raise typer.Exit(1)
+        day = str(latest)
+    print_scorecard(settings.db_path, pd.Timestamp(day))
