@@ -76,8 +76,9 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
 
     gflops = sgemm_gflops()
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
-          f"numpy {np.__version__}")
+          f"numpy {np.__version__}, load average {load} (other work skews the timings)")
     print(f"float32 matmul (2048^3, best of 3): {gflops:,.0f} GFLOP/s\n")
 
     rows = []

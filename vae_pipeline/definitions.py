@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from dagster import Definitions, in_process_executor
+import warnings
+
+from dagster import BetaWarning, Definitions, in_process_executor
 
 from vae_pipeline.assets import build_assets
 from vae_pipeline.io_managers import VaeDuckDBIOManager
@@ -11,9 +13,13 @@ from vae_pipeline.resources import DataSourceResource, training_config_class
 from vae_pipeline.schedules import build_schedule, daily_refit_job
 from vae_pipeline.settings import PipelineSettings
 
+# BackfillPolicy.single_run is beta; the warning would print on every load of the code location.
+warnings.filterwarnings("ignore", category=BetaWarning)
 
-def build_definitions(settings: PipelineSettings | None = None) -> Definitions:
-    """Definitions for ``settings`` (default: from the ``VAE_PIPELINE_*`` environment)."""
+
+def build_definitions(settings: PipelineSettings | None = None, source: DataSourceResource | None = None) -> Definitions:
+    """Definitions for ``settings`` (default: from the ``VAE_PIPELINE_*`` environment);
+    ``source`` replaces the data-source resource (tests inject faulty data through it)."""
     settings = settings or PipelineSettings.from_env()
     partitions = trading_day_partitions(settings.start)
     assets = build_assets(partitions, settings, training_config_class(settings))
@@ -25,7 +31,7 @@ def build_definitions(settings: PipelineSettings | None = None) -> Definitions:
         schedules=[build_schedule(job)],
         resources={
             "io_manager": VaeDuckDBIOManager(database=str(settings.db_path), schema="main"),
-            "source": DataSourceResource.from_settings(settings),
+            "source": source or DataSourceResource.from_settings(settings),
         },
         # DuckDB locks the file per process: steps run in the run's own process by default.
         executor=in_process_executor,

@@ -12,6 +12,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
 import duckdb
+import pandas as pd
 from dagster._core.storage.db_io_manager import DbIOManager, DbTypeHandler
 from dagster_duckdb.io_manager import DuckDbClient
 from dagster_duckdb_pandas import DuckDBPandasIOManager, DuckDBPandasTypeHandler
@@ -24,11 +25,7 @@ class TransactionalDuckDbClient(DuckDbClient):
     def delete_table_slice(context, table_slice, connection) -> None:
         # The stock client runs DELETE and swallows "no such table"; inside a transaction
         # that error aborts the transaction, so look the table up first (parameterised).
-        exists = connection.execute(
-            "select count(*) from information_schema.tables where table_schema = ? and table_name = ?",
-            [table_slice.schema, table_slice.table],
-        ).fetchone()[0]
-        if exists:
+        if _table_exists(connection, table_slice.schema, table_slice.table):
             DuckDbClient.delete_table_slice(context, table_slice, connection)
 
     @staticmethod
@@ -44,12 +41,29 @@ class TransactionalDuckDbClient(DuckDbClient):
             conn.execute("COMMIT")
 
 
+def _table_exists(connection, schema: str, table: str) -> bool:
+    return bool(connection.execute(
+        "select count(*) from information_schema.tables where table_schema = ? and table_name = ?",
+        [schema, table],
+    ).fetchall()[0][0])
+
+
+class MissingTableAsEmptyHandler(DuckDBPandasTypeHandler):
+    """Loads a table that was never written (nothing upstream stored yet) as an empty frame,
+    so the reading asset's own gate reports what is missing instead of a catalog error."""
+
+    def load_input(self, context, table_slice, connection) -> pd.DataFrame:
+        if not _table_exists(connection, table_slice.schema, table_slice.table):
+            return pd.DataFrame()
+        return super().load_input(context, table_slice, connection)
+
+
 class VaeDuckDBIOManager(DuckDBPandasIOManager):
     """Pandas frames in DuckDB, each write one transaction."""
 
     @staticmethod
     def type_handlers() -> Sequence[DbTypeHandler]:
-        return [DuckDBPandasTypeHandler()]
+        return [MissingTableAsEmptyHandler()]
 
     def create_io_manager(self, context) -> DbIOManager:
         return DbIOManager(

@@ -20,9 +20,13 @@ WEEKDAYS_CRON = "0 0 * * 1-5"
 
 
 def trading_day_partitions(start: str) -> TimeWindowPartitionsDefinition:
-    """Weekday partitions from ``start`` to the last complete weekday."""
+    """Weekday partitions from ``start`` up to and including the current weekday.
+
+    ``end_offset=1``: a weekday cron puts Friday's window at [Fri, Mon), so without it
+    Friday's partition would not exist until Monday, though its close is Friday's.
+    """
     return TimeWindowPartitionsDefinition(
-        start=start, fmt="%Y-%m-%d", cron_schedule=WEEKDAYS_CRON, timezone="UTC"
+        start=start, fmt="%Y-%m-%d", cron_schedule=WEEKDAYS_CRON, timezone="UTC", end_offset=1
     )
 
 

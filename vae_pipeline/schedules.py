@@ -5,8 +5,14 @@ import os
 
 import pandas as pd
 from dagster import (
-    AssetSelection, DefaultScheduleStatus, RunRequest, ScheduleEvaluationContext, SkipReason,
-    define_asset_job, schedule,
+    AssetSelection,
+    DefaultScheduleStatus,
+    RunRequest,
+    ScheduleEvaluationContext,
+    SkipReason,
+    define_asset_job,
+    multi_or_in_process_executor,
+    schedule,
 )
 
 from vae_pipeline.core.calendar import is_trading_day
@@ -18,9 +24,15 @@ REFIT_CRON = "30 1 * * 2-6"
 
 
 def daily_refit_job(partitions):
-    """Refit and score the whole graph for one trading day (the unpartitioned roll-ups too)."""
+    """Refit and score the whole graph for one trading day (the unpartitioned roll-ups too).
+
+    In-process by default (DuckDB locks the file per process); a backfill may switch to
+    ``{"execution": {"config": {"multiprocess": {}}}}``: the ``duckdb`` pool in dagster.yaml
+    then keeps the file's writers to one step at a time.
+    """
     return define_asset_job(
         DAILY_REFIT_JOB, selection=AssetSelection.all(), partitions_def=partitions,
+        executor_def=multi_or_in_process_executor, config={"execution": {"config": {"in_process": {}}}},
         description="Refit the VAE / CVAE on the trailing window and score every estimator for one day.",
     )
 

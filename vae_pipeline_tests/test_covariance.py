@@ -224,6 +224,9 @@ def test_vae_from_trained_equals_fit_and_is_seeded(panel, trained):
     other_seed = VAECovariance.from_trained(trained, panel, seed=7)
     assert not np.allclose(other_seed.covariance_, reused.covariance_, rtol=1e-6)
     assert reused.result_ is trained
+    # clone keeps the trained model as a parameter: refitting reuses it (no training)
+    refit = clone(reused).fit(panel)
+    np.testing.assert_allclose(refit.covariance_, reused.covariance_, rtol=1e-12)
 
 
 def test_vae_variants_differ_from_reference(panel, trained):

@@ -6,12 +6,20 @@ import pandas as pd
 from dagster import AssetExecutionContext, AssetIn, asset
 
 from vae_pipeline.assets.common import (
-    DUCKDB_POOL, PARTITION_COLUMN, partition_day, skip_non_trading_day, with_date,
+    DUCKDB_POOL,
+    PARTITION_COLUMN,
+    non_trading_day_results,
+    partition_day,
+    with_date,
 )
 from vae_pipeline.assets.models import load_model
 from vae_pipeline.checks import gate, gate_specs
 from vae_pipeline.core.anomaly import (
-    anomaly_test, flag_anomalies, market_residual_returns, max_drawdown, reconstruction_error,
+    anomaly_test,
+    flag_anomalies,
+    market_residual_returns,
+    max_drawdown,
+    reconstruction_error,
 )
 from vae_pipeline.core.calendar import shift_trading_days
 from vae_pipeline.core.panel import window_panel
@@ -48,7 +56,8 @@ def build(partitions, settings, training_config) -> list:
         """Reconstruction error per stock over the window, the top 20 % flagged; and the test of
         the flags made H days earlier: did they draw down more over (d-H, d] (market-residual
         paths), and does the error still predict drawdowns given trailing residual vol?"""
-        if skip_non_trading_day(context):
+        if (skipped := non_trading_day_results(context)) is not None:
+            yield from skipped
             return
         day = partition_day(context)
         market = market_observables.assign(date=pd.to_datetime(market_observables["date"])).set_index("date")["market"]

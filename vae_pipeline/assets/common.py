@@ -2,7 +2,7 @@
 
 
 import pandas as pd
-from dagster import MetadataValue
+from dagster import AssetCheckResult, MetadataValue
 
 from vae_pipeline.core.calendar import is_trading_day
 
@@ -17,13 +17,17 @@ def partition_day(context) -> pd.Timestamp:
     return pd.Timestamp(context.partition_key)
 
 
-def skip_non_trading_day(context) -> bool:
-    """True (and logged) when the partition is an exchange holiday: nothing to refit."""
+def non_trading_day_results(context) -> list[AssetCheckResult] | None:
+    """None on a trading day; on an exchange holiday the (vacuously passed) check results to
+    yield instead of an output: nothing to refit, nothing stored, downstream skipped."""
     day = partition_day(context)
     if is_trading_day(day):
-        return False
+        return None
     context.log.info(f"{day:%Y-%m-%d} is not a trading day: nothing to compute, nothing stored")
-    return True
+    return [
+        AssetCheckResult(check_name=spec.name, passed=True, metadata={"skipped": "not a trading day"})
+        for spec in context.assets_def.check_specs
+    ]
 
 
 def markdown_table(frame: pd.DataFrame, floatfmt: str = ".4f") -> MetadataValue:

@@ -8,11 +8,22 @@ partition d is computable at the close of d and the daily job never waits on the
 import numpy as np
 import pandas as pd
 from dagster import (
-    AssetCheckResult, AssetCheckSeverity, AssetExecutionContext, AssetIn, Failure, Output, asset,
+    AssetCheckResult,
+    AssetCheckSeverity,
+    AssetExecutionContext,
+    AssetIn,
+    Failure,
+    Output,
+    asset,
 )
 
 from vae_pipeline.assets.common import (
-    DUCKDB_POOL, PARTITION_COLUMN, markdown_table, partition_day, skip_non_trading_day, with_date,
+    DUCKDB_POOL,
+    PARTITION_COLUMN,
+    markdown_table,
+    non_trading_day_results,
+    partition_day,
+    with_date,
 )
 from vae_pipeline.checks import gate, gate_specs
 from vae_pipeline.core.calendar import shift_trading_days
@@ -48,7 +59,8 @@ def build(partitions, settings, training_config) -> list:
                          covariance_estimates: pd.DataFrame, raw_returns: pd.DataFrame):
         """Out-of-sample score of the min-variance decision made H trading days earlier: each
         estimator's realised annualised vol over (d-H, d] beside the vol it predicted."""
-        if skip_non_trading_day(context):
+        if (skipped := non_trading_day_results(context)) is not None:
+            yield from skipped
             return
         day = partition_day(context)
         decision = shift_trading_days(day, -config.horizon)

@@ -6,7 +6,12 @@ import pandas as pd
 from dagster import AssetExecutionContext, AssetIn, asset
 
 from vae_pipeline.assets.common import (
-    DUCKDB_POOL, PARTITION_COLUMN, markdown_table, partition_day, skip_non_trading_day, with_date,
+    DUCKDB_POOL,
+    PARTITION_COLUMN,
+    markdown_table,
+    non_trading_day_results,
+    partition_day,
+    with_date,
 )
 from vae_pipeline.assets.models import load_model, training_window_returns
 from vae_pipeline.checks import gate, gate_specs
@@ -39,7 +44,8 @@ def build(partitions, settings, training_config) -> list:
     def latent_factors(context: AssetExecutionContext, config: training_config, trained_vae: pd.DataFrame,
                        raw_returns: pd.DataFrame, standardised_panel: pd.DataFrame):
         """The VAE's posterior-mean factor series over the window (long: obs_date, latent, value)."""
-        if skip_non_trading_day(context):
+        if (skipped := non_trading_day_results(context)) is not None:
+            yield from skipped
             return
         day = partition_day(context)
         window = training_window_returns(raw_returns, standardised_panel, day, config.window)
@@ -65,7 +71,8 @@ def build(partitions, settings, training_config) -> list:
         """|corr| of each latent with the market, the volatility index and the macro slope
         (levels and daily changes); on synthetic data, the R^2 of each true factor on all
         latents, with PCA(k) and factor analysis(k) on the same window beside it."""
-        if skip_non_trading_day(context):
+        if (skipped := non_trading_day_results(context)) is not None:
+            yield from skipped
             return
         day = partition_day(context)
         window = training_window_returns(raw_returns, standardised_panel, day, config.window)
@@ -100,7 +107,8 @@ def build(partitions, settings, training_config) -> list:
                         standardised_panel: pd.DataFrame):
         """Each stock's loadings on the latent factors, mapped to 2-D (PCA by default, UMAP
         when configured and installed), with its sector and the sector silhouette score."""
-        if skip_non_trading_day(context):
+        if (skipped := non_trading_day_results(context)) is not None:
+            yield from skipped
             return
         day = partition_day(context)
         window = training_window_returns(raw_returns, standardised_panel, day, config.window)

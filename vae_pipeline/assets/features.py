@@ -6,7 +6,11 @@ import pandas as pd
 from dagster import AssetExecutionContext, AssetIn, asset
 
 from vae_pipeline.assets.common import (
-    DUCKDB_POOL, PARTITION_COLUMN, partition_day, skip_non_trading_day, with_date,
+    DUCKDB_POOL,
+    PARTITION_COLUMN,
+    non_trading_day_results,
+    partition_day,
+    with_date,
 )
 from vae_pipeline.checks import gate, gate_specs
 from vae_pipeline.core.panel import window_panel
@@ -35,7 +39,8 @@ def build(partitions, settings, training_config) -> list:
         z-panel itself is the raw window transformed by this scaler. Refused when the window
         is short (near the start of history, or over missing days) or too few names remain.
         """
-        if skip_non_trading_day(context):
+        if (skipped := non_trading_day_results(context)) is not None:
+            yield from skipped
             return
         day = partition_day(context)
         wide, window_problems = window_panel(raw_returns, day, config.window)

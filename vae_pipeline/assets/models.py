@@ -7,7 +7,12 @@ import torch
 from dagster import AssetExecutionContext, AssetIn, asset
 
 from vae_pipeline.assets.common import (
-    DUCKDB_POOL, PARTITION_COLUMN, markdown_table, partition_day, skip_non_trading_day, with_date,
+    DUCKDB_POOL,
+    PARTITION_COLUMN,
+    markdown_table,
+    non_trading_day_results,
+    partition_day,
+    with_date,
 )
 from vae_pipeline.checks import gate, gate_specs
 from vae_pipeline.core.model_store import record_to_result, result_to_record
@@ -83,7 +88,8 @@ def build(partitions, settings, training_config) -> list:
                     raw_returns: pd.DataFrame, standardised_panel: pd.DataFrame):
         """The VAE refit on the window: weights (a BLOB, loaded with weights_only=True), its
         config, scaler and per-epoch training history (total, reconstruction, KL)."""
-        if skip_non_trading_day(context):
+        if (skipped := non_trading_day_results(context)) is not None:
+            yield from skipped
             return
         window = training_window_returns(raw_returns, standardised_panel, partition_day(context), config.window)
         yield from gate(context, *_train(context, config, window, None, "vae"))
@@ -101,7 +107,8 @@ def build(partitions, settings, training_config) -> list:
                      standardised_panel: pd.DataFrame, market_observables: pd.DataFrame):
         """The conditional VAE: the one-hot regime label (expansion / contraction) appended to
         encoder and decoder inputs, refit on the same window as the VAE."""
-        if skip_non_trading_day(context):
+        if (skipped := non_trading_day_results(context)) is not None:
+            yield from skipped
             return
         window = training_window_returns(raw_returns, standardised_panel, partition_day(context), config.window)
         regimes = regime_labels(market_observables, window.index)

@@ -6,7 +6,12 @@ import pandas as pd
 from dagster import AssetExecutionContext, AssetIn, asset
 
 from vae_pipeline.assets.common import (
-    DUCKDB_POOL, PARTITION_COLUMN, markdown_table, partition_day, skip_non_trading_day, with_date,
+    DUCKDB_POOL,
+    PARTITION_COLUMN,
+    markdown_table,
+    non_trading_day_results,
+    partition_day,
+    with_date,
 )
 from vae_pipeline.assets.models import load_model, regime_labels, training_window_returns
 from vae_pipeline.checks import gate, gate_specs
@@ -50,7 +55,8 @@ def build(partitions, settings, training_config) -> list:
         improved variants), the CVAE for today's regime, regime Ledoit-Wolf and, on synthetic
         data, the oracle: each kept as its global min-variance weights (O(N) rows per estimator,
         never an N x N table) with the predicted portfolio vol."""
-        if skip_non_trading_day(context):
+        if (skipped := non_trading_day_results(context)) is not None:
+            yield from skipped
             return
         day = partition_day(context)
         window = training_window_returns(raw_returns, standardised_panel, day, config.window)

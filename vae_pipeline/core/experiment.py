@@ -1,0 +1,529 @@
+"""The end-to-end experiment behind ``vae train``: one synthetic panel, every analysis, one report.
+
+Steps (DESIGN.md sections 4-5, issue 2):
+
+1. simulate the seed-``seed`` panel (:func:`generate_panel`);
+2. train the VAE (and the CVAE with ``conditional``) on the training part (the first
+   ``train_frac`` of days);
+3. interpretation on the training part: |corr| of each latent with the market return and the
+   daily *changes* of the volatility index and the macro slope (a latent read off one day's
+   returns tracks what moves returns that day, i.e. the change of a slow level series; the level
+   correlations are reported beside), and true-factor recovery R^2 for the VAE, PCA(k) and
+   factor analysis(k);
+4. the min-variance horse race, either the single split (the reference set-up: fit on the
+   training part, hold the weights over the rest) or, with ``walk_forward``, the rolling
+   harness (window ``window``, every estimator refitted every ``rebalance`` days), with a paired
+   block-bootstrap interval for each estimator against Ledoit-Wolf and PCA and the gap to the
+   oracle; with ``conditional`` the walk-forward also splits the out-of-sample days by the
+   regime at their decision date;
+5. the anomaly test: per-stock reconstruction error on the training part against the later
+   market-residual drawdowns over the rest of the panel.
+
+Regime labels: the returns of day t are driven by the regime known at the close of day t-1
+(see ``core.synthetic``), so a day's *condition* is the previous close's regime. The CVAE and
+the regime-conditional Ledoit-Wolf are trained on those labels and asked for the regime at the
+decision date, which is exactly the condition of the first held day.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+from sklearn.base import BaseEstimator
+
+from vae_pipeline.core.anomaly import anomaly_test, market_residual_returns, reconstruction_error
+from vae_pipeline.core.covariance import (
+    ESTIMATORS,
+    CVAECovariance,
+    VAECovariance,
+    make_estimator,
+)
+from vae_pipeline.core.interpretation import baseline_latents, interpret
+from vae_pipeline.core.minvar import (
+    ORACLE,
+    WalkForwardResult,
+    annualised_vol,
+    paired_bootstrap,
+)
+from vae_pipeline.core.minvar import walk_forward as run_walk_forward
+from vae_pipeline.core.results import (
+    AnomalyTest,
+    CovarianceScore,
+    LatentInterpretation,
+    TrainSummary,
+)
+from vae_pipeline.core.synthetic import SyntheticPanel, generate_panel
+from vae_pipeline.core.training import TrainConfig, TrainResult, train_vae
+
+# progress(stage, done, total): stage is "train vae", "train cvae" or "walk-forward".
+ProgressFn = Callable[[str, int, int], None]
+
+CLASSICAL = ("sample", "ledoit_wolf", "nonlinear_shrinkage", "pca", "factor_analysis")
+REGIME_NAMES = {0: "expansion", 1: "contraction"}
+# The baselines every estimator is compared with (paired bootstrap), per issue 2.
+BASELINES = ("ledoit_wolf", "pca")
+# Bootstrap block length in days: about a month keeps volatility clustering inside a block. Not
+# the rebalance period: the single split holds one weight vector for the whole test part.
+BOOTSTRAP_BLOCK = 21
+# Which version of each observable the headline ``latent_observable_corr`` uses (module doc).
+OBSERVABLE_SERIES = {
+    "market": ("market", "daily return"),
+    "volatility": ("volatility_change", "daily change"),
+    "macro_slope": ("macro_slope_change", "daily change"),
+}
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(allow_inf_nan=False, extra="forbid")
+
+
+class ExperimentConfig(_Model):
+    """Every knob of :func:`run_experiment`, validated (a bad value raises ``ValueError``)."""
+
+    latent: int = Field(4, ge=1, description="latent dims k (also PCA / FA components)")
+    beta: float = Field(1.0, ge=0.0)
+    epochs: int = Field(300, ge=1)
+    lr: float | None = Field(None, gt=0.0, description="None = TrainConfig's default")
+    decoder: Literal["linear", "mlp"] = "linear"
+    conditional: bool = False
+    seed: int = 42
+    kind: Literal["linear", "regime"] = "linear"
+    walk_forward: bool = False
+    n_names: int = Field(60, ge=3)
+    n_days: int = Field(1260, ge=20)
+    window: int = Field(504, ge=10)
+    rebalance: int = Field(21, ge=1)
+    train_frac: float = Field(0.5, gt=0.0, lt=1.0)
+    n_samples: int = Field(2000, ge=2, description="Monte-Carlo draws of the VAE covariance")
+    n_boot: int = Field(2000, ge=100)
+    device: str = "cpu"
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ExperimentConfig:
+        if self.latent >= self.n_names:
+            raise ValueError(
+                f"latent={self.latent} must be smaller than the number of names "
+                f"n_names={self.n_names} (a k-factor model needs an idiosyncratic part)"
+            )
+        split = int(round(self.n_days * self.train_frac))
+        if split < max(20, self.latent + 2) or self.n_days - split < 20:
+            raise ValueError(
+                f"train_frac={self.train_frac} of n_days={self.n_days} leaves {split} training "
+                f"and {self.n_days - split} test days; need at least 20 on each side"
+            )
+        if self.walk_forward and self.n_days <= self.window + 1:
+            raise ValueError(
+                f"walk-forward needs n_days > window + 1, got n_days={self.n_days}, "
+                f"window={self.window}"
+            )
+        self.train_config()  # TrainConfig.validate: device spelling, lr, ...
+        return self
+
+    def train_config(self) -> TrainConfig:
+        kwargs: dict[str, Any] = dict(
+            latent_dim=self.latent,
+            beta=self.beta,
+            epochs=self.epochs,
+            decoder=self.decoder,
+            seed=self.seed,
+            device=self.device,
+        )
+        if self.lr is not None:
+            kwargs["lr"] = self.lr
+        return TrainConfig(**kwargs).validate()
+
+
+class PerRegime(_Model):
+    """Out-of-sample realised vol of each estimator over the days held in one regime."""
+
+    regime: str
+    n_days: int = Field(ge=0)
+    n_rebalances: int = Field(ge=0)
+    vol: dict[str, float]
+
+
+class ExperimentReport(_Model):
+    """Everything :func:`run_experiment` measured; :meth:`to_json_dict` is the CLI's JSON."""
+
+    config: ExperimentConfig
+    mode: str  # "single_split" | "walk_forward"
+    scores: list[CovarianceScore]  # sorted by vol, ascending
+    interpretation: LatentInterpretation
+    cvae_interpretation: LatentInterpretation | None = None
+    anomaly: AnomalyTest
+    train: TrainSummary
+    train_cvae: TrainSummary | None = None
+    train_device: str
+    lr: float  # the learning rate actually used
+    per_regime: list[PerRegime] | None = None
+    n_fits: int = Field(ge=1, description="VAE / CVAE trainings in the whole run")
+    fit_seconds: float = Field(ge=0.0, description="wall time of all VAE / CVAE trainings")
+    seconds: float = Field(ge=0.0, description="wall time of the whole experiment")
+
+    def minvar(self) -> dict[str, float]:
+        return {s.estimator: s.vol for s in self.scores}
+
+    def to_json_dict(self) -> dict[str, Any]:
+        """Plain JSON-able dict: issue 2's required keys first, then the extras."""
+        interp = self.interpretation
+        best = interp.best_abs_corr
+        recovery = dict(interp.recovery_r2 or {})
+        if self.cvae_interpretation is not None and self.cvae_interpretation.recovery_r2:
+            recovery["cvae"] = self.cvae_interpretation.recovery_r2["cvae"]
+        baselines = {
+            method: {obs: vals.get(col) for obs, (col, _) in OBSERVABLE_SERIES.items()}
+            for method, vals in interp.baseline_best_abs_corr.items()
+        }
+        out: dict[str, Any] = {
+            "minvar": self.minvar(),
+            "factor_recovery": recovery,
+            "latent_market_corr": best["market"],
+            "latent_observable_corr": {
+                obs: best.get(col) for obs, (col, _) in OBSERVABLE_SERIES.items()
+            },
+            "anomaly": self.anomaly.model_dump(mode="json"),
+            "train": self.train.model_dump(mode="json"),
+            # ---- extras ----
+            "mode": self.mode,
+            "latent_observable_series": {obs: s for obs, (_, s) in OBSERVABLE_SERIES.items()},
+            "latent_observable_corr_level": {
+                obs: best.get(obs) for obs in ("volatility", "macro_slope")
+            },
+            "baseline_latent_observable_corr": baselines,
+            "factor_names": interp.factor_names,
+            "gap_to_oracle": {s.estimator: s.gap_to_oracle for s in self.scores},
+            "intervals": {
+                s.estimator: {
+                    "vs_ledoit_wolf": _listed(s.ci_vs_ledoit_wolf),
+                    "vs_pca": _listed(s.ci_vs_pca),
+                }
+                for s in self.scores
+            },
+            "n_rebalances": self.scores[0].n_rebalances if self.scores else 0,
+            "vae_variants": [s.estimator for s in self.scores if _is_vae_variant(s.estimator)],
+            "per_regime": (
+                {r.regime: r.model_dump(mode="json", exclude={"regime"}) for r in self.per_regime}
+                if self.per_regime is not None
+                else None
+            ),
+            "train_cvae": self.train_cvae.model_dump(mode="json") if self.train_cvae else None,
+            "train_device": self.train_device,
+            "lr": self.lr,
+            "n_fits": self.n_fits,
+            "fit_seconds": self.fit_seconds,
+            "seconds": self.seconds,
+            "config": self.config.model_dump(mode="json"),
+        }
+        return out
+
+
+def _listed(ci: tuple[float, float, float] | None) -> list[float] | None:
+    return list(ci) if ci is not None else None
+
+
+def _vae_variant_classes() -> dict[str, type[VAECovariance]]:
+    """Every unconditional VAE covariance in the registry ("vae" first, then the improved ones).
+
+    Discovered from ``ESTIMATORS`` so a variant the registry gains shows up here unchanged; all
+    of them are built from the one model trained per window (``from_trained``).
+    """
+    found = {
+        name: cls
+        for name, cls in ESTIMATORS.items()
+        if isinstance(cls, type)
+        and issubclass(cls, VAECovariance)
+        and not issubclass(cls, CVAECovariance)
+    }
+    return dict(sorted(found.items(), key=lambda kv: (kv[0] != "vae", kv[0])))
+
+
+def _is_vae_variant(name: str) -> bool:
+    return name in _vae_variant_classes() and name != "vae"
+
+
+def condition_labels(panel: SyntheticPanel) -> pd.Series:
+    """Regime in force for each day's returns: the regime known at the previous close.
+
+    The first day takes expansion (0), as the generator does.
+    """
+    regime = panel.observables["regime"].astype(int)
+    return regime.shift(1).fillna(0).astype(int).rename("condition")
+
+
+def _summary(result: TrainResult) -> TrainSummary:
+    hist = result.history
+    return TrainSummary(
+        epochs=int(len(hist)), final_loss=float(hist["total"].iloc[-1]), seconds=result.seconds
+    )
+
+
+class _Trainer:
+    """Trains (and caches per decision date) the VAE / CVAE of one window, reporting progress."""
+
+    def __init__(self, cfg: ExperimentConfig, labels: pd.Series, progress: ProgressFn | None):
+        self.cfg, self.labels, self.progress = cfg, labels, progress
+        self.train_cfg = cfg.train_config()
+        self.n_fits, self.seconds = 0, 0.0
+        self._cache: dict[tuple[Any, Any, bool], TrainResult] = {}
+
+    def fit(self, window: pd.DataFrame, conditional: bool, report: bool = False) -> TrainResult:
+        key = (window.index[0], window.index[-1], conditional)
+        if key in self._cache:
+            return self._cache[key]
+        stage = "train cvae" if conditional else "train vae"
+        callback = None
+        if report and self.progress is not None:
+            epochs, progress = self.train_cfg.epochs, self.progress
+
+            def callback(epoch: int, total: float, recon: float, kl: float) -> None:
+                progress(stage, epoch, epochs)
+
+        conditions = self.labels.loc[window.index].to_numpy() if conditional else None
+        result = train_vae(
+            window,
+            self.train_cfg,
+            conditions=conditions,
+            n_conditions=2 if conditional else None,
+            progress=callback,
+        )
+        self.n_fits += 1
+        self.seconds += result.seconds
+        self._cache[key] = result
+        return result
+
+    def forget_before(self, date: Any) -> None:
+        """Drop cached models of earlier windows (walk-forward never goes back)."""
+        for key in [k for k in self._cache if k[1] < date]:
+            del self._cache[key]
+
+
+def _make_estimators_factory(
+    cfg: ExperimentConfig,
+    returns: pd.DataFrame,
+    window: int,
+    trainer: _Trainer,
+    panel: SyntheticPanel,
+) -> Callable[[Any], dict[str, BaseEstimator]]:
+    """``make_estimators(decision_date)`` for :func:`walk_forward`: VAEs trained once per window."""
+    index = returns.index
+    variants = _vae_variant_classes()
+
+    def make(decision: Any) -> dict[str, BaseEstimator]:
+        end = index.get_loc(decision) + 1
+        train = returns.iloc[end - window : end]
+        trainer.forget_before(decision)
+        est: dict[str, BaseEstimator] = {}
+        for name in CLASSICAL:
+            params = {"n_components": cfg.latent} if name in ("pca", "factor_analysis") else {}
+            est[name] = make_estimator(name, **params)
+        result = trainer.fit(train, conditional=False)
+        for name, cls in variants.items():
+            est[name] = cls(trained=result, n_samples=cfg.n_samples, seed=cfg.seed)
+        if cfg.conditional:
+            regime_now = int(panel.observables["regime"].loc[decision])
+            cvae = trainer.fit(train, conditional=True)
+            est["cvae"] = CVAECovariance(
+                trained=cvae, n_samples=cfg.n_samples, seed=cfg.seed, condition=regime_now
+            )
+            est["ledoit_wolf_regime"] = make_estimator("ledoit_wolf_regime", condition=regime_now)
+        return est
+
+    return make
+
+
+def _scores(wf: WalkForwardResult, n_boot: int, seed: int) -> list[CovarianceScore]:
+    daily = wf.daily
+    oracle_vol = annualised_vol(daily[ORACLE]) if ORACLE in daily else None
+    scores = []
+    for name in daily.columns:
+        vol = annualised_vol(daily[name])
+        cis: dict[str, tuple[float, float, float] | None] = {}
+        for base in BASELINES:
+            if base in daily and name != base:
+                cis[base] = paired_bootstrap(
+                    daily[name], daily[base], n_boot=n_boot, block=BOOTSTRAP_BLOCK, seed=seed
+                )
+            else:
+                cis[base] = None
+        scores.append(
+            CovarianceScore(
+                estimator=name,
+                vol=vol,
+                gap_to_oracle=None if oracle_vol is None else vol - oracle_vol,
+                n_rebalances=len(wf.decision_dates),
+                ci_vs_ledoit_wolf=cis["ledoit_wolf"],
+                ci_vs_pca=cis["pca"],
+            )
+        )
+    return sorted(scores, key=lambda s: s.vol)
+
+
+def _per_regime(wf: WalkForwardResult, regime: pd.Series) -> list[PerRegime]:
+    """Split the out-of-sample days by the regime at the decision date that set their weights."""
+    decisions = pd.Series(wf.decision_dates, index=wf.decision_dates)
+    # Each held day belongs to the latest decision date strictly before it.
+    pos = decisions.index.searchsorted(wf.daily.index, side="left") - 1
+    day_regime = regime.loc[decisions.index].to_numpy()[pos]
+    dec_regime = regime.loc[decisions.index].to_numpy()
+    out = []
+    for code, name in REGIME_NAMES.items():
+        mask = day_regime == code
+        vols = (
+            {est: annualised_vol(wf.daily.loc[mask, est]) for est in wf.daily.columns}
+            if mask.sum() >= 2
+            else {}
+        )
+        out.append(
+            PerRegime(
+                regime=name,
+                n_days=int(mask.sum()),
+                n_rebalances=int((dec_regime == code).sum()),
+                vol=dict(sorted(vols.items(), key=lambda kv: kv[1])),
+            )
+        )
+    return out
+
+
+def _interpretation(
+    result: TrainResult,
+    train: pd.DataFrame,
+    panel: SyntheticPanel,
+    k: int,
+    seed: int,
+    name: str,
+    conditions: np.ndarray | None = None,
+    baselines: dict[str, pd.DataFrame] | None = None,
+) -> LatentInterpretation:
+    latents = pd.DataFrame(
+        result.encode_mean(train, conditions=conditions),
+        index=train.index,
+        columns=[f"z{j}" for j in range(k)],
+    )
+    return interpret(
+        latents,
+        panel.observables.drop(columns="regime"),
+        panel.factors.loc[train.index],
+        baselines=baselines,
+        name=name,
+    )
+
+
+def _anomaly(
+    result: TrainResult, panel: SyntheticPanel, train: pd.DataFrame, test: pd.DataFrame, seed: int
+) -> AnomalyTest:
+    std = result.standardiser
+    x_std = pd.DataFrame(std.transform(train), index=train.index, columns=train.columns)
+    errors = reconstruction_error(x_std, std.transform(result.reconstruct(train)))
+    market = panel.observables["market"]
+    trailing_vol = market_residual_returns(train, market.loc[train.index]).std(ddof=1)
+    future = market_residual_returns(test, market.loc[test.index])
+    return anomaly_test(errors, future, trailing_vol, planted=panel.anomaly, seed=seed)
+
+
+def run_experiment(
+    latent: int = 4,
+    beta: float = 1.0,
+    epochs: int = 300,
+    conditional: bool = False,
+    seed: int = 42,
+    kind: str = "linear",
+    walk_forward: bool = False,
+    n_names: int = 60,
+    n_days: int = 1260,
+    window: int = 504,
+    rebalance: int = 21,
+    progress: ProgressFn | None = None,
+    lr: float | None = None,
+    decoder: str = "linear",
+    train_frac: float = 0.5,
+    n_samples: int = 2000,
+    n_boot: int = 2000,
+    device: str = "cpu",
+) -> ExperimentReport:
+    """Run the whole experiment on the seed-``seed`` synthetic panel (see the module docstring).
+
+    Raises ``ValueError`` (a pydantic ``ValidationError``) on an invalid setting, before any work.
+    ``device`` defaults to "cpu": the models are tiny (one matmul per layer per epoch), so a GPU
+    only adds launch latency, and CPU runs are deterministic.
+    """
+    cfg = ExperimentConfig(
+        latent=latent, beta=beta, epochs=epochs, lr=lr, decoder=decoder, conditional=conditional,
+        seed=seed, kind=kind, walk_forward=walk_forward, n_names=n_names, n_days=n_days,
+        window=window, rebalance=rebalance, train_frac=train_frac, n_samples=n_samples,
+        n_boot=n_boot, device=device,
+    )
+    t0 = time.perf_counter()
+    panel = generate_panel(n_days=cfg.n_days, n_names=cfg.n_names, kind=cfg.kind, seed=cfg.seed)
+    returns = panel.returns
+    labels = condition_labels(panel)
+    split = int(round(len(returns) * cfg.train_frac))
+    train, test = returns.iloc[:split], returns.iloc[split:]
+
+    trainer = _Trainer(cfg, labels, progress)
+    vae = trainer.fit(train, conditional=False, report=True)
+    cvae = trainer.fit(train, conditional=True, report=True) if cfg.conditional else None
+
+    baselines = {
+        m: baseline_latents(train, cfg.latent, m, seed=cfg.seed) for m in ("pca", "factor_analysis")
+    }
+    interp = _interpretation(vae, train, panel, cfg.latent, cfg.seed, "vae", baselines=baselines)
+    cvae_interp = None
+    if cvae is not None:
+        cvae_interp = _interpretation(
+            cvae, train, panel, cfg.latent, cfg.seed, "cvae",
+            conditions=labels.loc[train.index].to_numpy(),
+        )
+
+    # Horse race. The single split is the walk-forward harness with one rebalance that holds
+    # the weights over the whole test part, so both modes share one code path.
+    wf_window, wf_rebalance = (
+        (cfg.window, cfg.rebalance) if cfg.walk_forward else (split, len(returns) - split)
+    )
+    make = _make_estimators_factory(cfg, returns, wf_window, trainer, panel)
+
+    def fit_kwargs(name: str, train_slice: pd.DataFrame, decision: Any) -> dict[str, Any]:
+        if name in ("cvae", "ledoit_wolf_regime"):
+            return {"y": labels.loc[train_slice.index].to_numpy()}
+        return {}
+
+    wf_progress = None
+    if progress is not None and cfg.walk_forward:
+
+        def wf_progress(step: int, n_steps: int, decision: Any) -> None:
+            progress("walk-forward", step, n_steps)
+
+    wf = run_walk_forward(
+        returns,
+        make,
+        window=wf_window,
+        rebalance=wf_rebalance,
+        fit_kwargs=fit_kwargs,
+        oracle=panel.true_covariance,
+        progress=wf_progress,
+    )
+    scores = _scores(wf, cfg.n_boot, cfg.seed)
+    per_regime = None
+    if cfg.walk_forward and cfg.conditional:
+        per_regime = _per_regime(wf, panel.observables["regime"].astype(int))
+
+    return ExperimentReport(
+        config=cfg,
+        mode="walk_forward" if cfg.walk_forward else "single_split",
+        scores=scores,
+        interpretation=interp,
+        cvae_interpretation=cvae_interp,
+        anomaly=_anomaly(vae, panel, train, test, cfg.seed),
+        train=_summary(vae),
+        train_cvae=_summary(cvae) if cvae is not None else None,
+        train_device=vae.device,
+        lr=float(vae.config.lr),
+        per_regime=per_regime,
+        n_fits=trainer.n_fits,
+        fit_seconds=trainer.seconds,
+        seconds=time.perf_counter() - t0,
+    )

@@ -1,0 +1,38 @@
+"""Shared fixtures: a tiny, seeded pipeline configuration and a materialised partition."""
+
+import os
+import warnings
+
+import pytest
+
+# Two cores: keep torch from oversubscribing them when pytest and DuckDB run too.
+os.environ.setdefault("OMP_NUM_THREADS", "2")
+warnings.filterwarnings("ignore", category=DeprecationWarning)
+
+from vae_pipeline.settings import PipelineSettings  # noqa: E402
+
+DAY = "2024-06-03"  # a Monday, a trading day
+DECISION = "2024-05-24"  # DAY - 5 trading days (Memorial Day, 2024-05-27, in between)
+
+
+def tiny_settings(db_path, **overrides) -> PipelineSettings:
+    """20 names, W = 60, H = 5, 30 epochs: the whole graph in seconds."""
+    values = dict(db_path=db_path, start="2024-01-02", n_names=20, window=60, horizon=5,
+                  epochs=30, min_names=5, seed=42)
+    values.update(overrides)
+    return PipelineSettings(**values)
+
+
+@pytest.fixture(scope="session")
+def materialised(tmp_path_factory):
+    """One partition materialised end to end (history, decision date, the day)."""
+    from dagster import DagsterInstance
+
+    from vae_pipeline.definitions import build_definitions
+    from vae_pipeline.runner import materialise_day
+
+    settings = tiny_settings(tmp_path_factory.mktemp("db") / "pipeline.duckdb")
+    defs = build_definitions(settings)
+    instance = DagsterInstance.ephemeral()
+    results = materialise_day(defs, DAY, settings, instance=instance)
+    return settings, defs, instance, results
