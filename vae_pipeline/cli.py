@@ -100,14 +100,21 @@ def _print_tables(d: dict[str, Any]) -> None:
         f"Min-variance horse race ({mode}, {cfg['kind']} panel, N={cfg['n_names']}, "
         f"T={cfg['n_days']}, k={cfg['latent']}, {d['n_rebalances']} rebalance(s))"
     )
-    t = Table(title=title, caption="vol in % a year; diff [95 % paired block bootstrap]; "
-              "* = interval excludes 0")
+    t = Table(
+        title=title,
+        caption="vol in % a year; diff [95 % paired block bootstrap]; * = interval excludes 0",
+    )
     for col in ("estimator", "vol %", "gap to oracle", "vs Ledoit-Wolf", "vs PCA"):
         t.add_column(col, justify="left" if col == "estimator" else "right")
     for name, vol in d["minvar"].items():
         ci = d["intervals"][name]
-        t.add_row(name, _pct(vol), _pct(d["gap_to_oracle"][name], signed=True),
-                  _ci(ci["vs_ledoit_wolf"]), _ci(ci["vs_pca"]))
+        t.add_row(
+            name,
+            _pct(vol),
+            _pct(d["gap_to_oracle"][name], signed=True),
+            _ci(ci["vs_ledoit_wolf"]),
+            _ci(ci["vs_pca"]),
+        )
     out.print(t)
 
     if d.get("per_regime"):
@@ -137,10 +144,15 @@ def _print_tables(d: dict[str, Any]) -> None:
     for method in d["baseline_latent_observable_corr"]:
         t.add_column(method, justify="right")
     for obs, val in d["latent_observable_corr"].items():
-        base = [d["baseline_latent_observable_corr"][m].get(obs)
-                for m in d["baseline_latent_observable_corr"]]
-        t.add_row(obs, d["latent_observable_series"][obs],
-                  *[("-" if v is None else f"{v:.3f}") for v in [val, *base]])
+        base = [
+            d["baseline_latent_observable_corr"][m].get(obs)
+            for m in d["baseline_latent_observable_corr"]
+        ]
+        t.add_row(
+            obs,
+            d["latent_observable_series"][obs],
+            *[("-" if v is None else f"{v:.3f}") for v in [val, *base]],
+        )
     for obs, val in d["latent_observable_corr_level"].items():
         t.add_row(obs, "level", "-" if val is None else f"{val:.3f}", *["" for _ in base])
     out.print(t)
@@ -151,11 +163,15 @@ def _print_tables(d: dict[str, Any]) -> None:
     t.add_column("value", justify="right")
     rho = a["error_vs_anomaly_rho"]
     t.add_row("Spearman(error, planted flag)", "-" if rho is None else f"{rho:+.3f}")
-    t.add_row(f"mean drawdown, top {a['n_high']} by error", f"{100 * a['high_error_mean_dd']:.1f} %")
+    t.add_row(
+        f"mean drawdown, top {a['n_high']} by error", f"{100 * a['high_error_mean_dd']:.1f} %"
+    )
     t.add_row(f"mean drawdown, other {a['n_low']}", f"{100 * a['low_error_mean_dd']:.1f} %")
     lo, hi = a["partial_rho_ci"]
-    t.add_row("partial Spearman given trailing residual vol",
-              f"{a['partial_rho_given_idio_vol']:+.3f} [{lo:+.3f}, {hi:+.3f}]")
+    t.add_row(
+        "partial Spearman given trailing residual vol",
+        f"{a['partial_rho_given_idio_vol']:+.3f} [{lo:+.3f}, {hi:+.3f}]",
+    )
     out.print(t)
 
     tr = d["train"]
@@ -169,7 +185,9 @@ def _print_tables(d: dict[str, Any]) -> None:
 
 @app.command()
 def train(
-    latent: int = typer.Option(4, "--latent", help="latent dimensions k (also PCA / FA components)"),
+    latent: int = typer.Option(
+        4, "--latent", help="latent dimensions k (also PCA / FA components)"
+    ),
     beta: float = typer.Option(1.0, "--beta", help="weight of the KL term (>= 0)"),
     epochs: int = typer.Option(300, "--epochs", help="training epochs (full-batch Adam steps)"),
     conditional: bool = typer.Option(False, "--conditional", help="also train a regime CVAE"),
@@ -193,9 +211,21 @@ def train(
     from vae_pipeline.core.experiment import ExperimentConfig, run_experiment
 
     options = dict(
-        latent=latent, beta=beta, epochs=epochs, conditional=conditional, seed=seed, kind=kind,
-        walk_forward=walk_forward, n_names=n_names, n_days=n_days, window=window,
-        rebalance=rebalance, lr=lr, decoder=decoder, n_samples=n_samples, device=device,
+        latent=latent,
+        beta=beta,
+        epochs=epochs,
+        conditional=conditional,
+        seed=seed,
+        kind=kind,
+        walk_forward=walk_forward,
+        n_names=n_names,
+        n_days=n_days,
+        window=window,
+        rebalance=rebalance,
+        lr=lr,
+        decoder=decoder,
+        n_samples=n_samples,
+        device=device,
     )
     try:  # validate everything before any work, so a bad option fails fast
         ExperimentConfig(**options)

@@ -31,26 +31,33 @@ def print_scorecard(db_path, day: pd.Timestamp) -> None:
     with duckdb.connect(str(db_path), read_only=True) as con:
         card = con.execute(
             "select estimator, realised_vol, predicted_vol, decision_date from main.minvar_scorecard "
-            "where date = ? order by realised_vol", [day.to_pydatetime()],
+            "where date = ? order by realised_vol",
+            [day.to_pydatetime()],
         ).df()
         race = con.execute("select * from main.horse_race order by rms_vol").df()
     if card.empty:
         console.print(f"[yellow]no scorecard stored for {day:%Y-%m-%d}[/yellow]")
         return
-    table = Table(title=f"Min-variance scorecard {day:%Y-%m-%d} "
-                        f"(decision {pd.Timestamp(card['decision_date'].iloc[0]):%Y-%m-%d}, realised over the next H days)")
+    table = Table(
+        title=f"Min-variance scorecard {day:%Y-%m-%d} "
+        f"(decision {pd.Timestamp(card['decision_date'].iloc[0]):%Y-%m-%d}, realised over the next H days)"
+    )
     for col in ("estimator", "realised vol", "predicted vol"):
         table.add_column(col, justify="left" if col == "estimator" else "right")
     for row in card.itertuples():
         table.add_row(row.estimator, f"{row.realised_vol:.2%}", f"{row.predicted_vol:.2%}")
     console.print(table)
-    console.print(f"horse race over {int(race['n_scored'].max()) if len(race) else 0} scored partition(s) "
-                  "is in table main.horse_race")
+    console.print(
+        f"horse race over {int(race['n_scored'].max()) if len(race) else 0} scored partition(s) "
+        "is in table main.horse_race"
+    )
 
 
 @app.command("run")
 def run(
-    day: str = typer.Option(None, help="trading day to materialise (default: the last complete one)"),
+    day: str = typer.Option(
+        None, help="trading day to materialise (default: the last complete one)"
+    ),
 ) -> None:
     """Materialise the whole asset graph for one trading day (default: the latest) and print its scorecard."""
     warnings.filterwarnings("ignore")
@@ -64,8 +71,12 @@ def run(
     if not is_trading_day(target):
         console.print(f"[red]{target:%Y-%m-%d} is not a trading day[/red]")
         raise typer.Exit(2)
-    instance = DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else DagsterInstance.ephemeral()
-    console.print(f"materialising {target:%Y-%m-%d} into {settings.db_path} (source: {settings.source})")
+    instance = (
+        DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else DagsterInstance.ephemeral()
+    )
+    console.print(
+        f"materialising {target:%Y-%m-%d} into {settings.db_path} (source: {settings.source})"
+    )
     results = materialise_day(build_definitions(settings), target, settings, instance=instance)
     if not all(r.success for r in results):
         console.print("[red]a run failed: see the log above[/red]")
@@ -75,7 +86,9 @@ def run(
 
 
 @app.command("scorecard")
-def scorecard(day: str = typer.Option(None, help="partition to show (default: the latest scored)")) -> None:
+def scorecard(
+    day: str = typer.Option(None, help="partition to show (default: the latest scored)"),
+) -> None:
     """Print a stored partition's min-var scorecard."""
     settings = _settings()
     if day is None:

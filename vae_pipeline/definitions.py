@@ -17,7 +17,9 @@ from vae_pipeline.settings import PipelineSettings
 warnings.filterwarnings("ignore", category=BetaWarning)
 
 
-def build_definitions(settings: PipelineSettings | None = None, source: DataSourceResource | None = None) -> Definitions:
+def build_definitions(
+    settings: PipelineSettings | None = None, source: DataSourceResource | None = None
+) -> Definitions:
     """Definitions for ``settings`` (default: from the ``VAE_PIPELINE_*`` environment);
     ``source`` replaces the data-source resource (tests inject faulty data through it)."""
     settings = settings or PipelineSettings.from_env()

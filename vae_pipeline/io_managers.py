@@ -42,10 +42,12 @@ class TransactionalDuckDbClient(DuckDbClient):
 
 
 def _table_exists(connection, schema: str, table: str) -> bool:
-    return bool(connection.execute(
-        "select count(*) from information_schema.tables where table_schema = ? and table_name = ?",
-        [schema, table],
-    ).fetchall()[0][0])
+    return bool(
+        connection.execute(
+            "select count(*) from information_schema.tables where table_schema = ? and table_name = ?",
+            [schema, table],
+        ).fetchall()[0][0]
+    )
 
 
 class MissingTableAsEmptyHandler(DuckDBPandasTypeHandler):

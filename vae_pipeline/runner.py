@@ -27,8 +27,13 @@ def history_start(day: pd.Timestamp, settings: PipelineSettings) -> pd.Timestamp
     return max(first, pd.Timestamp(settings.start))
 
 
-def materialise_day(defs: Definitions, day: str | pd.Timestamp, settings: PipelineSettings,
-                    instance: DagsterInstance | None = None, run_config: dict | None = None) -> list:
+def materialise_day(
+    defs: Definitions,
+    day: str | pd.Timestamp,
+    settings: PipelineSettings,
+    instance: DagsterInstance | None = None,
+    run_config: dict | None = None,
+) -> list:
     """Run the three steps for trading day ``day``; returns the run results (raises on failure)."""
     day = pd.Timestamp(day)
     key = f"{day:%Y-%m-%d}"
@@ -38,12 +43,19 @@ def materialise_day(defs: Definitions, day: str | pd.Timestamp, settings: Pipeli
     all_keys = list(defs.resolve_asset_graph().get_all_asset_keys())
     results = [
         job.execute_in_process(
-            instance=instance, asset_selection=keys(HISTORY_ASSETS),
+            instance=instance,
+            asset_selection=keys(HISTORY_ASSETS),
             tags={RANGE_START_TAG: f"{history_start(day, settings):%Y-%m-%d}", RANGE_END_TAG: key},
         ),
-        job.execute_in_process(instance=instance, asset_selection=keys(DECISION_ASSETS), partition_key=decision,
-                               run_config=_subset(run_config, DECISION_ASSETS)),
-        job.execute_in_process(instance=instance, asset_selection=all_keys, partition_key=key, run_config=run_config),
+        job.execute_in_process(
+            instance=instance,
+            asset_selection=keys(DECISION_ASSETS),
+            partition_key=decision,
+            run_config=_subset(run_config, DECISION_ASSETS),
+        ),
+        job.execute_in_process(
+            instance=instance, asset_selection=all_keys, partition_key=key, run_config=run_config
+        ),
     ]
     return results
 

@@ -1,6 +1,5 @@
 """The daily rolling refit: one job over the whole graph and the schedule that runs it."""
 
-
 import os
 
 import pandas as pd
@@ -31,8 +30,11 @@ def daily_refit_job(partitions):
     then keeps the file's writers to one step at a time.
     """
     return define_asset_job(
-        DAILY_REFIT_JOB, selection=AssetSelection.all(), partitions_def=partitions,
-        executor_def=multi_or_in_process_executor, config={"execution": {"config": {"in_process": {}}}},
+        DAILY_REFIT_JOB,
+        selection=AssetSelection.all(),
+        partitions_def=partitions,
+        executor_def=multi_or_in_process_executor,
+        config={"execution": {"config": {"in_process": {}}}},
         description="Refit the VAE / CVAE on the trailing window and score every estimator for one day.",
     )
 
@@ -45,11 +47,19 @@ def last_complete_weekday(tick: pd.Timestamp) -> pd.Timestamp:
 def build_schedule(job):
     """The daily schedule. STOPPED by default: a new user turns it on in the UI (or sets
     ``VAE_PIPELINE_SCHEDULE=running``) once the history it needs is backfilled."""
-    status = (DefaultScheduleStatus.RUNNING if os.environ.get("VAE_PIPELINE_SCHEDULE", "").lower() == "running"
-              else DefaultScheduleStatus.STOPPED)
+    status = (
+        DefaultScheduleStatus.RUNNING
+        if os.environ.get("VAE_PIPELINE_SCHEDULE", "").lower() == "running"
+        else DefaultScheduleStatus.STOPPED
+    )
 
-    @schedule(job=job, cron_schedule=REFIT_CRON, execution_timezone="UTC", default_status=status,
-              name="daily_refit_schedule")
+    @schedule(
+        job=job,
+        cron_schedule=REFIT_CRON,
+        execution_timezone="UTC",
+        default_status=status,
+        name="daily_refit_schedule",
+    )
     def daily_refit_schedule(context: ScheduleEvaluationContext):
         """Targets the last complete trading day; skips exchange holidays."""
         day = last_complete_weekday(pd.Timestamp(context.scheduled_execution_time))

@@ -17,8 +17,16 @@ DECISION = "2024-05-24"  # DAY - 5 trading days (Memorial Day, 2024-05-27, in be
 
 def tiny_settings(db_path, **overrides) -> PipelineSettings:
     """20 names, W = 60, H = 5, 30 epochs: the whole graph in seconds."""
-    values = dict(db_path=db_path, start="2024-01-02", n_names=20, window=60, horizon=5,
-                  epochs=30, min_names=5, seed=42)
+    values = dict(
+        db_path=db_path,
+        start="2024-01-02",
+        n_names=20,
+        window=60,
+        horizon=5,
+        epochs=30,
+        min_names=5,
+        seed=42,
+    )
     values.update(overrides)
     return PipelineSettings(**values)
 

@@ -9,20 +9,34 @@ from vae_pipeline.definitions import build_definitions
 from vae_pipeline.resources import DataSourceResource
 from vae_pipeline_tests.conftest import DAY, DECISION, tiny_settings
 
-PARTITIONED = ["raw_returns", "market_observables", "standardised_panel", "trained_vae", "trained_cvae",
-               "latent_factors", "factor_interpretation", "covariance_estimates", "minvar_scorecard",
-               "anomaly_report", "stock_embedding"]
+PARTITIONED = [
+    "raw_returns",
+    "market_observables",
+    "standardised_panel",
+    "trained_vae",
+    "trained_cvae",
+    "latent_factors",
+    "factor_interpretation",
+    "covariance_estimates",
+    "minvar_scorecard",
+    "anomaly_report",
+    "stock_embedding",
+]
 
 
 def table_counts(db_path) -> dict[str, int]:
     with duckdb.connect(str(db_path), read_only=True) as con:
-        tables = [t[0] for t in con.execute("select table_name from information_schema.tables").fetchall()]
+        tables = [
+            t[0] for t in con.execute("select table_name from information_schema.tables").fetchall()
+        ]
         return {t: con.execute(f'select count(*) from main."{t}"').fetchall()[0][0] for t in tables}
 
 
 def rows_for(db_path, table, day) -> pd.DataFrame:
     with duckdb.connect(str(db_path), read_only=True) as con:
-        return con.execute(f'select * from main."{table}" where date = ?', [pd.Timestamp(day).to_pydatetime()]).df()
+        return con.execute(
+            f'select * from main."{table}" where date = ?', [pd.Timestamp(day).to_pydatetime()]
+        ).df()
 
 
 def test_whole_graph_for_one_partition(materialised):
@@ -31,8 +45,16 @@ def test_whole_graph_for_one_partition(materialised):
     for table in PARTITIONED:
         assert len(rows_for(settings.db_path, table, DAY)) > 0, table
     card = rows_for(settings.db_path, "minvar_scorecard", DAY)
-    assert set(card["estimator"]) >= {"sample", "ledoit_wolf", "nonlinear_shrinkage", "pca",
-                                      "factor_analysis", "vae", "cvae", "oracle"}
+    assert set(card["estimator"]) >= {
+        "sample",
+        "ledoit_wolf",
+        "nonlinear_shrinkage",
+        "pca",
+        "factor_analysis",
+        "vae",
+        "cvae",
+        "oracle",
+    }
     assert (card["decision_date"] == pd.Timestamp(DECISION)).all()
     assert np.isfinite(card["realised_vol"]).all() and (card["realised_vol"] > 0).all()
     assert table_counts(settings.db_path)["horse_race"] == card["estimator"].nunique()
@@ -61,12 +83,17 @@ def test_rematerialising_a_partition_replaces_it_exactly(materialised):
     weights_before = rows_for(settings.db_path, "trained_vae", DAY)["weights"].iloc[0]
     cov_before = rows_for(settings.db_path, "covariance_estimates", DAY)
     job = defs.resolve_implicit_global_asset_job_def()
-    result = job.execute_in_process(partition_key=DAY, instance=instance,
-                                    asset_selection=list(defs.resolve_asset_graph().get_all_asset_keys()))
+    result = job.execute_in_process(
+        partition_key=DAY,
+        instance=instance,
+        asset_selection=list(defs.resolve_asset_graph().get_all_asset_keys()),
+    )
     assert result.success
     assert table_counts(settings.db_path) == before
     assert rows_for(settings.db_path, "trained_vae", DAY)["weights"].iloc[0] == weights_before
-    pd.testing.assert_frame_equal(rows_for(settings.db_path, "covariance_estimates", DAY), cov_before)
+    pd.testing.assert_frame_equal(
+        rows_for(settings.db_path, "covariance_estimates", DAY), cov_before
+    )
 
 
 class _CorruptDay:
@@ -80,7 +107,9 @@ class _CorruptDay:
 
     def returns(self, start, end):
         long = self._inner.returns(start, end)
-        long.loc[(long["date"] == self._bad) & (long["ticker"] == long["ticker"].iloc[0]), "ret"] = np.nan
+        long.loc[
+            (long["date"] == self._bad) & (long["ticker"] == long["ticker"].iloc[0]), "ret"
+        ] = np.nan
         return long
 
 
@@ -93,17 +122,28 @@ class CorruptSourceResource(DataSourceResource):
 
 def test_failing_blocking_check_stores_nothing_and_stops_downstream(tmp_path):
     settings = tiny_settings(tmp_path / "bad.duckdb")
-    source = CorruptSourceResource(**DataSourceResource.from_settings(settings).__dict__, bad_day=DAY)
+    source = CorruptSourceResource(
+        **DataSourceResource.from_settings(settings).__dict__, bad_day=DAY
+    )
     defs = build_definitions(settings, source=source)
     instance = DagsterInstance.ephemeral()
     # History up to the day before the bad one is clean and stored.
     job = defs.resolve_implicit_global_asset_job_def()
-    job.execute_in_process(instance=instance, asset_selection=[AssetKey("raw_returns")],
-                           tags={"dagster/asset_partition_range_start": "2024-05-28",
-                                 "dagster/asset_partition_range_end": "2024-05-31"})
+    job.execute_in_process(
+        instance=instance,
+        asset_selection=[AssetKey("raw_returns")],
+        tags={
+            "dagster/asset_partition_range_start": "2024-05-28",
+            "dagster/asset_partition_range_end": "2024-05-31",
+        },
+    )
     before = table_counts(settings.db_path)
-    result = job.execute_in_process(partition_key=DAY, instance=instance, raise_on_error=False,
-                                    asset_selection=list(defs.resolve_asset_graph().get_all_asset_keys()))
+    result = job.execute_in_process(
+        partition_key=DAY,
+        instance=instance,
+        raise_on_error=False,
+        asset_selection=list(defs.resolve_asset_graph().get_all_asset_keys()),
+    )
     assert not result.success
     failed = [c for c in result.get_asset_check_evaluations() if not c.passed]
     assert [c.check_name for c in failed] == ["finite_bounded"]
@@ -118,16 +158,28 @@ def test_short_window_near_start_is_refused(tmp_path):
     defs = build_definitions(settings)
     instance = DagsterInstance.ephemeral()
     job = defs.resolve_implicit_global_asset_job_def()
-    job.execute_in_process(instance=instance, asset_selection=[AssetKey("raw_returns"), AssetKey("market_observables")],
-                           tags={"dagster/asset_partition_range_start": "2024-01-02",
-                                 "dagster/asset_partition_range_end": "2024-02-15"})
+    job.execute_in_process(
+        instance=instance,
+        asset_selection=[AssetKey("raw_returns"), AssetKey("market_observables")],
+        tags={
+            "dagster/asset_partition_range_start": "2024-01-02",
+            "dagster/asset_partition_range_end": "2024-02-15",
+        },
+    )
     result = job.execute_in_process(
-        partition_key="2024-02-15", instance=instance, raise_on_error=False,
-        asset_selection=[AssetKey(n) for n in ("standardised_panel", "trained_vae", "latent_factors")])
+        partition_key="2024-02-15",
+        instance=instance,
+        raise_on_error=False,
+        asset_selection=[
+            AssetKey(n) for n in ("standardised_panel", "trained_vae", "latent_factors")
+        ],
+    )
     assert not result.success
     failed = {c.check_name: c for c in result.get_asset_check_evaluations() if not c.passed}
     assert "window_complete" in failed
-    assert "holds 32 of 60 trading days" in str(failed["window_complete"].metadata["problems"].value)
+    assert "holds 32 of 60 trading days" in str(
+        failed["window_complete"].metadata["problems"].value
+    )
     assert "standardised_panel" not in table_counts(settings.db_path)
 
 
@@ -135,8 +187,10 @@ def test_holiday_partition_stores_nothing_and_skips_the_models(tmp_path):
     settings = tiny_settings(tmp_path / "holiday.duckdb")
     defs = build_definitions(settings)
     result = defs.resolve_implicit_global_asset_job_def().execute_in_process(
-        partition_key="2024-05-27", instance=DagsterInstance.ephemeral(),  # Memorial Day
-        asset_selection=[AssetKey(n) for n in ("raw_returns", "standardised_panel", "trained_vae")])
+        partition_key="2024-05-27",
+        instance=DagsterInstance.ephemeral(),  # Memorial Day
+        asset_selection=[AssetKey(n) for n in ("raw_returns", "standardised_panel", "trained_vae")],
+    )
     assert result.success
     assert "standardised_panel" not in table_counts(settings.db_path)
     assert not result.asset_materializations_for_node("trained_vae")
@@ -151,8 +205,15 @@ def test_definitions_hold_the_graph_and_blocking_checks():
     specs = [s for a in graph.assets_defs for s in a.check_specs]
     assert len(specs) >= 10
     blocking = {s.name for s in specs if s.blocking}
-    assert {"finite_bounded", "unique_date_ticker", "window_complete", "covariance_symmetric_psd",
-            "weights_sum_to_one", "every_estimator_scored", "loss_finite_decreasing"} <= blocking
+    assert {
+        "finite_bounded",
+        "unique_date_ticker",
+        "window_complete",
+        "covariance_symmetric_psd",
+        "weights_sum_to_one",
+        "every_estimator_scored",
+        "loss_finite_decreasing",
+    } <= blocking
     assert "vae_beats_ledoit_wolf" not in blocking
     for assets_def in graph.assets_defs:
         for key in assets_def.keys:

@@ -24,7 +24,9 @@ REPO = Path(__file__).resolve().parents[1]
 def _tick(when: dt.datetime):
     defs = build_definitions(tiny_settings(Path("/tmp/unused.duckdb")))
     schedule = defs.resolve_schedule_def("daily_refit_schedule")
-    context = build_schedule_context(scheduled_execution_time=when, repository_def=defs.get_repository_def())
+    context = build_schedule_context(
+        scheduled_execution_time=when, repository_def=defs.get_repository_def()
+    )
     return schedule.evaluate_tick(context)
 
 
@@ -47,7 +49,10 @@ def test_schedule_starts_stopped_by_default(monkeypatch):
     defs = build_definitions(tiny_settings(Path("/tmp/unused.duckdb")))
     from dagster import DefaultScheduleStatus
 
-    assert defs.resolve_schedule_def("daily_refit_schedule").default_status == DefaultScheduleStatus.STOPPED
+    assert (
+        defs.resolve_schedule_def("daily_refit_schedule").default_status
+        == DefaultScheduleStatus.STOPPED
+    )
 
 
 def test_backfill_of_three_partitions_with_multiprocess_executor(tmp_path, monkeypatch):
@@ -59,8 +64,15 @@ def test_backfill_of_three_partitions_with_multiprocess_executor(tmp_path, monke
     home.mkdir()
     shutil.copy(REPO / "dagster.yaml", home / "dagster.yaml")
     settings = tiny_settings(db)
-    for key, value in {"DB": str(db), "START": settings.start, "N_NAMES": "20", "WINDOW": "60",
-                       "HORIZON": "5", "EPOCHS": "30", "MIN_NAMES": "5"}.items():
+    for key, value in {
+        "DB": str(db),
+        "START": settings.start,
+        "N_NAMES": "20",
+        "WINDOW": "60",
+        "HORIZON": "5",
+        "EPOCHS": "30",
+        "MIN_NAMES": "5",
+    }.items():
         monkeypatch.setenv(f"VAE_PIPELINE_{key}", value)
     monkeypatch.setenv("DAGSTER_HOME", str(home))
     selection = [AssetKey("raw_returns"), AssetKey("market_observables")]
@@ -68,16 +80,22 @@ def test_backfill_of_three_partitions_with_multiprocess_executor(tmp_path, monke
     with DagsterInstance.get() as instance:
         for day in days:
             result = execute_job(
-                reconstructable(daily_refit_job), instance=instance, asset_selection=selection,
+                reconstructable(daily_refit_job),
+                instance=instance,
+                asset_selection=selection,
                 run_config={"execution": {"config": {"multiprocess": {"max_concurrent": 2}}}},
                 tags={"dagster/partition": day},
             )
             assert result.success, day
-            assert {e.step_key for e in result.get_step_success_events()} == {k.path[0] for k in selection}
+            assert {e.step_key for e in result.get_step_success_events()} == {
+                k.path[0] for k in selection
+            }
             logs = instance.all_logs(result.run_id)
             assert not any("Could not set lock" in (e.message or "") for e in logs)
             assert any("blocked by limit for pool duckdb" in (e.message or "") for e in logs)
     with duckdb.connect(str(db), read_only=True) as con:
-        dates = {r[0].strftime("%Y-%m-%d") for r in
-                 con.execute("select distinct date from main.market_observables").fetchall()}
+        dates = {
+            r[0].strftime("%Y-%m-%d")
+            for r in con.execute("select distinct date from main.market_observables").fetchall()
+        }
     assert dates == set(days)

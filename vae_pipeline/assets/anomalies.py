@@ -1,6 +1,5 @@
 """Anomalies: reconstruction error per stock, and whether yesterday's flags drew down."""
 
-
 import numpy as np
 import pandas as pd
 from dagster import AssetExecutionContext, AssetIn, asset
@@ -27,8 +26,17 @@ from vae_pipeline.core.training import TrainResult
 from vae_pipeline.partitions import decision_lag, evaluation_window
 from vae_pipeline.resources import DataSourceResource
 
-ANOMALY_COLUMNS = ["ticker", "recon_error", "flagged", "idio_vol", "planted",
-                   "decision_date", "decision_error", "decision_flagged", "later_drawdown"]
+ANOMALY_COLUMNS = [
+    "ticker",
+    "recon_error",
+    "flagged",
+    "idio_vol",
+    "planted",
+    "decision_date",
+    "decision_error",
+    "decision_flagged",
+    "later_drawdown",
+]
 
 
 def model_errors(model: TrainResult, window: pd.DataFrame, market: pd.Series) -> pd.DataFrame:
@@ -44,15 +52,26 @@ def model_errors(model: TrainResult, window: pd.DataFrame, market: pd.Series) ->
 
 def build(partitions, settings, training_config) -> list:
     @asset(
-        partitions_def=partitions, group_name="evaluation", metadata=PARTITION_COLUMN,
-        ins={"trained_vae": AssetIn(partition_mapping=decision_lag(settings)),
-             "raw_returns": AssetIn(partition_mapping=evaluation_window(settings)),
-             "market_observables": AssetIn(partition_mapping=evaluation_window(settings))},
+        partitions_def=partitions,
+        group_name="evaluation",
+        metadata=PARTITION_COLUMN,
+        ins={
+            "trained_vae": AssetIn(partition_mapping=decision_lag(settings)),
+            "raw_returns": AssetIn(partition_mapping=evaluation_window(settings)),
+            "market_observables": AssetIn(partition_mapping=evaluation_window(settings)),
+        },
         check_specs=gate_specs("anomaly_report", ["errors_finite"]),
-        output_required=False, pool=DUCKDB_POOL,
+        output_required=False,
+        pool=DUCKDB_POOL,
     )
-    def anomaly_report(context: AssetExecutionContext, config: training_config, source: DataSourceResource,
-                       trained_vae: pd.DataFrame, raw_returns: pd.DataFrame, market_observables: pd.DataFrame):
+    def anomaly_report(
+        context: AssetExecutionContext,
+        config: training_config,
+        source: DataSourceResource,
+        trained_vae: pd.DataFrame,
+        raw_returns: pd.DataFrame,
+        market_observables: pd.DataFrame,
+    ):
         """Reconstruction error per stock over the window, the top 20 % flagged; and the test of
         the flags made H days earlier: did they draw down more over (d-H, d] (market-residual
         paths), and does the error still predict drawdowns given trailing residual vol?"""
@@ -60,15 +79,24 @@ def build(partitions, settings, training_config) -> list:
             yield from skipped
             return
         day = partition_day(context)
-        market = market_observables.assign(date=pd.to_datetime(market_observables["date"])).set_index("date")["market"]
+        market = market_observables.assign(
+            date=pd.to_datetime(market_observables["date"])
+        ).set_index("date")["market"]
         window, problems = window_panel(raw_returns, day, config.window)
         report = model_errors(load_model(trained_vae, day), window, market)
         report["flagged"] = flag_anomalies(report["recon_error"])
         planted = source.get().planted_anomalies()
-        report["planted"] = planted.reindex(report.index).astype(float) if planted is not None else np.nan
+        report["planted"] = (
+            planted.reindex(report.index).astype(float) if planted is not None else np.nan
+        )
         decision = shift_trading_days(day, -config.horizon)
         metadata: dict = {"flagged": int(report["flagged"].sum())}
-        report[["decision_date", "decision_error", "decision_flagged", "later_drawdown"]] = [pd.NaT, np.nan, np.nan, np.nan]
+        report[["decision_date", "decision_error", "decision_flagged", "later_drawdown"]] = [
+            pd.NaT,
+            np.nan,
+            np.nan,
+            np.nan,
+        ]
         stored = pd.to_datetime(trained_vae["date"]) == decision
         if stored.any():
             past, past_problems = window_panel(raw_returns, decision, config.window)
@@ -77,18 +105,32 @@ def build(partitions, settings, training_config) -> list:
                 before = model_errors(load_model(trained_vae, decision), past, market)
                 span = pd.concat([past, held[past.columns]]).dropna(axis=1)
                 resid = market_residual_returns(span, market.reindex(span.index)).loc[held.index]
-                test = anomaly_test(before["recon_error"], resid, before["idio_vol"],
-                                    planted=planted.astype(bool) if planted is not None else None, seed=config.seed)
+                test = anomaly_test(
+                    before["recon_error"],
+                    resid,
+                    before["idio_vol"],
+                    planted=planted.astype(bool) if planted is not None else None,
+                    seed=config.seed,
+                )
                 report["decision_date"] = decision
                 report["decision_error"] = before["recon_error"]
                 report["decision_flagged"] = flag_anomalies(before["recon_error"]).astype(float)
                 report["later_drawdown"] = max_drawdown(resid)
-                metadata.update({k: v for k, v in test.model_dump().items() if isinstance(v, float)})
+                metadata.update(
+                    {k: v for k, v in test.model_dump().items() if isinstance(v, float)}
+                )
         else:
             metadata["evaluation"] = f"no VAE stored for the decision date {decision:%Y-%m-%d}"
         frame = report.rename_axis("ticker").reset_index()
         frame["flagged"] = frame["flagged"].astype(bool)
-        errs = [] if np.isfinite(frame["recon_error"]).all() else ["non-finite reconstruction errors"]
-        yield from gate(context, with_date(frame, day, ANOMALY_COLUMNS), {"errors_finite": errs + problems}, metadata)
+        errs = (
+            [] if np.isfinite(frame["recon_error"]).all() else ["non-finite reconstruction errors"]
+        )
+        yield from gate(
+            context,
+            with_date(frame, day, ANOMALY_COLUMNS),
+            {"errors_finite": errs + problems},
+            metadata,
+        )
 
     return [anomaly_report]

@@ -1,6 +1,5 @@
 """Small helpers shared by the asset modules."""
 
-
 import pandas as pd
 from dagster import AssetCheckResult, MetadataValue
 
@@ -25,7 +24,9 @@ def non_trading_day_results(context) -> list[AssetCheckResult] | None:
         return None
     context.log.info(f"{day:%Y-%m-%d} is not a trading day: nothing to compute, nothing stored")
     return [
-        AssetCheckResult(check_name=spec.name, passed=True, metadata={"skipped": "not a trading day"})
+        AssetCheckResult(
+            check_name=spec.name, passed=True, metadata={"skipped": "not a trading day"}
+        )
         for spec in context.assets_def.check_specs
     ]
 

@@ -4,7 +4,6 @@ Partition d scores the decision made at d-H on the returns of (d-H, d], so every
 partition d is computable at the close of d and the daily job never waits on the future.
 """
 
-
 import numpy as np
 import pandas as pd
 from dagster import (
@@ -41,8 +40,14 @@ def score_decision(weights: pd.DataFrame, returns: pd.DataFrame) -> pd.DataFrame
     for name, w in weights.groupby("estimator", sort=False):
         held = returns.reindex(columns=w["ticker"].tolist()).fillna(0.0)  # a missing day earns 0
         daily = held.to_numpy() @ w["weight"].to_numpy()
-        rows.append({"estimator": name, "realised_vol": annualised_vol(daily),
-                     "predicted_vol": float(w["predicted_vol"].iloc[0]), "n_days": len(daily)})
+        rows.append(
+            {
+                "estimator": name,
+                "realised_vol": annualised_vol(daily),
+                "predicted_vol": float(w["predicted_vol"].iloc[0]),
+                "n_days": len(daily),
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -50,13 +55,22 @@ def build(partitions, settings, training_config) -> list:
     lag_in = AssetIn(partition_mapping=decision_lag(settings))
 
     @asset(
-        partitions_def=partitions, group_name="evaluation", metadata=PARTITION_COLUMN,
+        partitions_def=partitions,
+        group_name="evaluation",
+        metadata=PARTITION_COLUMN,
         ins={"covariance_estimates": lag_in, "raw_returns": lag_in},
-        check_specs=gate_specs("minvar_scorecard", ["every_estimator_scored"], warn=["vae_beats_ledoit_wolf"]),
-        output_required=False, pool=DUCKDB_POOL,
+        check_specs=gate_specs(
+            "minvar_scorecard", ["every_estimator_scored"], warn=["vae_beats_ledoit_wolf"]
+        ),
+        output_required=False,
+        pool=DUCKDB_POOL,
     )
-    def minvar_scorecard(context: AssetExecutionContext, config: training_config,
-                         covariance_estimates: pd.DataFrame, raw_returns: pd.DataFrame):
+    def minvar_scorecard(
+        context: AssetExecutionContext,
+        config: training_config,
+        covariance_estimates: pd.DataFrame,
+        raw_returns: pd.DataFrame,
+    ):
         """Out-of-sample score of the min-variance decision made H trading days earlier: each
         estimator's realised annualised vol over (d-H, d] beside the vol it predicted."""
         if (skipped := non_trading_day_results(context)) is not None:
@@ -75,21 +89,36 @@ def build(partitions, settings, training_config) -> list:
         scores = score_decision(weights, held).assign(decision_date=decision)
         expected = set(weights["estimator"])
         scored = set(scores.loc[np.isfinite(scores["realised_vol"]), "estimator"])
-        problems = {"every_estimator_scored": [f"not scored: {sorted(expected - scored)}"] if expected - scored else []}
+        problems = {
+            "every_estimator_scored": [f"not scored: {sorted(expected - scored)}"]
+            if expected - scored
+            else []
+        }
         if len(held) < config.horizon:
-            problems["every_estimator_scored"].append(f"only {len(held)} of {config.horizon} holding days stored")
+            problems["every_estimator_scored"].append(
+                f"only {len(held)} of {config.horizon} holding days stored"
+            )
         vol = scores.set_index("estimator")["realised_vol"]
         warn = {}
         if {"vae", "ledoit_wolf"} <= set(vol.index):
             warn["vae_beats_ledoit_wolf"] = (
-                [f"vae {vol['vae']:.4f} > ledoit_wolf {vol['ledoit_wolf']:.4f}"] if vol["vae"] > vol["ledoit_wolf"] else []
+                [f"vae {vol['vae']:.4f} > ledoit_wolf {vol['ledoit_wolf']:.4f}"]
+                if vol["vae"] > vol["ledoit_wolf"]
+                else []
             )
-        metadata = {"decision_date": str(decision.date()), "scorecard": markdown_table(scores.sort_values("realised_vol")),
-                    **{f"vol_{k}": float(v) for k, v in vol.items()}}
-        yield from gate(context, with_date(scores, day, SCORECARD_COLUMNS), problems, metadata, warnings=warn)
+        metadata = {
+            "decision_date": str(decision.date()),
+            "scorecard": markdown_table(scores.sort_values("realised_vol")),
+            **{f"vol_{k}": float(v) for k, v in vol.items()},
+        }
+        yield from gate(
+            context, with_date(scores, day, SCORECARD_COLUMNS), problems, metadata, warnings=warn
+        )
 
     @asset(
-        group_name="evaluation", ins={"minvar_scorecard": AssetIn()}, pool=DUCKDB_POOL,
+        group_name="evaluation",
+        ins={"minvar_scorecard": AssetIn()},
+        pool=DUCKDB_POOL,
         check_specs=gate_specs("horse_race", [], warn=["vae_beats_ledoit_wolf"]),
     )
     def horse_race(context: AssetExecutionContext, minvar_scorecard: pd.DataFrame):
@@ -98,13 +127,22 @@ def build(partitions, settings, training_config) -> list:
         95 % interval from non-overlapping holding periods."""
         summary = summarise_scorecards(minvar_scorecard, horizon=settings.horizon)
         scored = int(minvar_scorecard["date"].nunique()) if len(minvar_scorecard) else 0
-        yield Output(summary, metadata={"scored_partitions": scored, "horse_race": markdown_table(summary)})
+        yield Output(
+            summary, metadata={"scored_partitions": scored, "horse_race": markdown_table(summary)}
+        )
         vol = summary.set_index("estimator")["rms_vol"] if len(summary) else pd.Series(dtype=float)
         losing = {"vae", "ledoit_wolf"} <= set(vol.index) and vol["vae"] > vol["ledoit_wolf"]
-        yield AssetCheckResult(check_name="vae_beats_ledoit_wolf", passed=not losing,
-                               severity=AssetCheckSeverity.WARN,
-                               metadata={"vae_minus_ledoit_wolf": float(vol.get("vae", np.nan) - vol.get("ledoit_wolf", np.nan))
-                                         if len(vol) else 0.0})
+        yield AssetCheckResult(
+            check_name="vae_beats_ledoit_wolf",
+            passed=not losing,
+            severity=AssetCheckSeverity.WARN,
+            metadata={
+                "vae_minus_ledoit_wolf": float(
+                    vol.get("vae", np.nan) - vol.get("ledoit_wolf", np.nan)
+                )
+                if len(vol)
+                else 0.0
+            },
+        )
 
     return [minvar_scorecard, horse_race]
-

@@ -1,6 +1,5 @@
 """Factors: latent factor series, what they mean, and the stock map they draw."""
 
-
 import numpy as np
 import pandas as pd
 from dagster import AssetExecutionContext, AssetIn, asset
@@ -36,13 +35,21 @@ def build(partitions, settings, training_config) -> list:
     window_in = AssetIn(partition_mapping=training_window(settings))
 
     @asset(
-        partitions_def=partitions, group_name="factors", metadata=PARTITION_COLUMN,
+        partitions_def=partitions,
+        group_name="factors",
+        metadata=PARTITION_COLUMN,
         ins={"trained_vae": AssetIn(), "raw_returns": window_in, "standardised_panel": AssetIn()},
         check_specs=gate_specs("latent_factors", ["latents_finite"]),
-        output_required=False, pool=DUCKDB_POOL,
+        output_required=False,
+        pool=DUCKDB_POOL,
     )
-    def latent_factors(context: AssetExecutionContext, config: training_config, trained_vae: pd.DataFrame,
-                       raw_returns: pd.DataFrame, standardised_panel: pd.DataFrame):
+    def latent_factors(
+        context: AssetExecutionContext,
+        config: training_config,
+        trained_vae: pd.DataFrame,
+        raw_returns: pd.DataFrame,
+        standardised_panel: pd.DataFrame,
+    ):
         """The VAE's posterior-mean factor series over the window (long: obs_date, latent, value)."""
         if (skipped := non_trading_day_results(context)) is not None:
             yield from skipped
@@ -52,22 +59,43 @@ def build(partitions, settings, training_config) -> list:
         means = load_model(trained_vae).encode_mean(window)
         names = [f"z{i + 1}" for i in range(means.shape[1])]
         frame = pd.DataFrame(means, index=window.index, columns=names)
-        long = frame.rename_axis("obs_date").reset_index().melt("obs_date", var_name="latent", value_name="value")
+        long = (
+            frame.rename_axis("obs_date")
+            .reset_index()
+            .melt("obs_date", var_name="latent", value_name="value")
+        )
         problems = [] if np.isfinite(means).all() else ["non-finite posterior means"]
-        metadata = {"latents": len(names), "days": len(frame),
-                    **{f"std_{n}": float(frame[n].std()) for n in names}}
-        yield from gate(context, with_date(long, day, LATENT_COLUMNS), {"latents_finite": problems}, metadata)
+        metadata = {
+            "latents": len(names),
+            "days": len(frame),
+            **{f"std_{n}": float(frame[n].std()) for n in names},
+        }
+        yield from gate(
+            context, with_date(long, day, LATENT_COLUMNS), {"latents_finite": problems}, metadata
+        )
 
     @asset(
-        partitions_def=partitions, group_name="factors", metadata=PARTITION_COLUMN,
-        ins={"latent_factors": AssetIn(), "market_observables": window_in, "raw_returns": window_in,
-             "standardised_panel": AssetIn()},
-        pool=DUCKDB_POOL, output_required=False,
+        partitions_def=partitions,
+        group_name="factors",
+        metadata=PARTITION_COLUMN,
+        ins={
+            "latent_factors": AssetIn(),
+            "market_observables": window_in,
+            "raw_returns": window_in,
+            "standardised_panel": AssetIn(),
+        },
+        pool=DUCKDB_POOL,
+        output_required=False,
     )
-    def factor_interpretation(context: AssetExecutionContext, config: training_config,
-                              source: DataSourceResource, latent_factors: pd.DataFrame,
-                              market_observables: pd.DataFrame, raw_returns: pd.DataFrame,
-                              standardised_panel: pd.DataFrame):
+    def factor_interpretation(
+        context: AssetExecutionContext,
+        config: training_config,
+        source: DataSourceResource,
+        latent_factors: pd.DataFrame,
+        market_observables: pd.DataFrame,
+        raw_returns: pd.DataFrame,
+        standardised_panel: pd.DataFrame,
+    ):
         """|corr| of each latent with the market, the volatility index and the macro slope
         (levels and daily changes); on synthetic data, the R^2 of each true factor on all
         latents, with PCA(k) and factor analysis(k) on the same window beside it."""
@@ -78,33 +106,65 @@ def build(partitions, settings, training_config) -> list:
         window = training_window_returns(raw_returns, standardised_panel, day, config.window)
         latents = latents_wide(latent_factors)
         k = latents.shape[1]
-        observables = market_observables.assign(date=pd.to_datetime(market_observables["date"])).set_index("date")
+        observables = market_observables.assign(
+            date=pd.to_datetime(market_observables["date"])
+        ).set_index("date")
         observables = observables.loc[window.index, ["market", "volatility", "macro_slope"]]
         truth = source.get().true_factors(window.index[0], day)
-        baselines = {m: baseline_latents(window, k, method=m, seed=config.seed) for m in ("pca", "factor_analysis")}
-        result = interpret(latents, observables, truth.loc[window.index] if truth is not None else None, baselines)
-        rows = [("abs_corr", "vae", latent, target, value)
-                for target, values in result.abs_corr.items() for latent, value in zip(result.latent_names, values)]
+        baselines = {
+            m: baseline_latents(window, k, method=m, seed=config.seed)
+            for m in ("pca", "factor_analysis")
+        }
+        result = interpret(
+            latents, observables, truth.loc[window.index] if truth is not None else None, baselines
+        )
+        rows = [
+            ("abs_corr", "vae", latent, target, value)
+            for target, values in result.abs_corr.items()
+            for latent, value in zip(result.latent_names, values, strict=True)
+        ]
         for method, r2s in (result.recovery_r2 or {}).items():
-            rows += [("recovery_r2", method, "", factor, r2) for factor, r2 in zip(result.factor_names, r2s)]
+            rows += [
+                ("recovery_r2", method, "", factor, r2)
+                for factor, r2 in zip(result.factor_names, r2s, strict=True)
+            ]
         frame = pd.DataFrame(rows, columns=INTERPRETATION_COLUMNS)
         metadata = {f"best_abs_corr_{t}": v for t, v in result.best_abs_corr.items()}
         if result.recovery_r2:
-            metadata.update({f"recovery_r2_{result.factor_names[i]}": v
-                             for i, v in enumerate(result.recovery_r2["vae"])})
-            metadata["recovery"] = markdown_table(pd.DataFrame(result.recovery_r2, index=result.factor_names)
-                                                  .rename_axis("factor").reset_index())
+            metadata.update(
+                {
+                    f"recovery_r2_{result.factor_names[i]}": v
+                    for i, v in enumerate(result.recovery_r2["vae"])
+                }
+            )
+            metadata["recovery"] = markdown_table(
+                pd.DataFrame(result.recovery_r2, index=result.factor_names)
+                .rename_axis("factor")
+                .reset_index()
+            )
         yield from gate(context, with_date(frame, day, INTERPRETATION_COLUMNS), {}, metadata)
 
     @asset(
-        partitions_def=partitions, group_name="factors", metadata=PARTITION_COLUMN,
-        ins={"latent_factors": AssetIn(), "raw_returns": window_in, "standardised_panel": AssetIn()},
+        partitions_def=partitions,
+        group_name="factors",
+        metadata=PARTITION_COLUMN,
+        ins={
+            "latent_factors": AssetIn(),
+            "raw_returns": window_in,
+            "standardised_panel": AssetIn(),
+        },
         check_specs=gate_specs("stock_embedding", ["embedding_finite"]),
-        output_required=False, pool=DUCKDB_POOL,
+        output_required=False,
+        pool=DUCKDB_POOL,
     )
-    def stock_embedding(context: AssetExecutionContext, config: training_config, source: DataSourceResource,
-                        latent_factors: pd.DataFrame, raw_returns: pd.DataFrame,
-                        standardised_panel: pd.DataFrame):
+    def stock_embedding(
+        context: AssetExecutionContext,
+        config: training_config,
+        source: DataSourceResource,
+        latent_factors: pd.DataFrame,
+        raw_returns: pd.DataFrame,
+        standardised_panel: pd.DataFrame,
+    ):
         """Each stock's loadings on the latent factors, mapped to 2-D (PCA by default, UMAP
         when configured and installed), with its sector and the sector silhouette score."""
         if (skipped := non_trading_day_results(context)) is not None:
@@ -113,11 +173,23 @@ def build(partitions, settings, training_config) -> list:
         day = partition_day(context)
         window = training_window_returns(raw_returns, standardised_panel, day, config.window)
         sectors = source.get().sectors().reindex(window.columns).fillna("Unknown")
-        coords, result = embed(window, latents_wide(latent_factors), sectors,
-                               method=settings.embedding, seed=config.seed)
+        coords, result = embed(
+            window,
+            latents_wide(latent_factors),
+            sectors,
+            method=settings.embedding,
+            seed=config.seed,
+        )
         frame = coords.rename_axis("ticker").reset_index().assign(method=result.method)
-        problems = [] if np.isfinite(frame[["x", "y"]].to_numpy()).all() else ["non-finite coordinates"]
+        problems = (
+            [] if np.isfinite(frame[["x", "y"]].to_numpy()).all() else ["non-finite coordinates"]
+        )
         metadata = {"silhouette": result.silhouette, "method": result.method, "names": len(frame)}
-        yield from gate(context, with_date(frame, day, EMBEDDING_COLUMNS), {"embedding_finite": problems}, metadata)
+        yield from gate(
+            context,
+            with_date(frame, day, EMBEDDING_COLUMNS),
+            {"embedding_finite": problems},
+            metadata,
+        )
 
     return [latent_factors, factor_interpretation, stock_embedding]

@@ -1,6 +1,5 @@
 """Features: the standardised training window."""
 
-
 import numpy as np
 import pandas as pd
 from dagster import AssetExecutionContext, AssetIn, asset
@@ -28,11 +27,15 @@ def build(partitions, settings, training_config) -> list:
         group_name="features",
         metadata=PARTITION_COLUMN,
         ins={"raw_returns": AssetIn(partition_mapping=training_window(settings))},
-        check_specs=gate_specs("standardised_panel", ["window_complete", "enough_names", "standardised_moments"]),
+        check_specs=gate_specs(
+            "standardised_panel", ["window_complete", "enough_names", "standardised_moments"]
+        ),
         output_required=False,
         pool=DUCKDB_POOL,
     )
-    def standardised_panel(context: AssetExecutionContext, config: training_config, raw_returns: pd.DataFrame):
+    def standardised_panel(
+        context: AssetExecutionContext, config: training_config, raw_returns: pd.DataFrame
+    ):
         """The training window [d-W+1, d] z-scored per stock: one row per name with its scaler.
 
         Stored as the scaler (mean, scale) and the z-scores' own moments, O(N) per day; the
@@ -44,7 +47,11 @@ def build(partitions, settings, training_config) -> list:
             return
         day = partition_day(context)
         wide, window_problems = window_panel(raw_returns, day, config.window)
-        problems = {"window_complete": window_problems, "enough_names": [], "standardised_moments": []}
+        problems = {
+            "window_complete": window_problems,
+            "enough_names": [],
+            "standardised_moments": [],
+        }
         if wide.shape[1] < max(settings.min_names, config.latent_dim + 1):
             problems["enough_names"].append(
                 f"{wide.shape[1]} names with a full window; need at least "
@@ -62,12 +69,21 @@ def build(partitions, settings, training_config) -> list:
                 worst = float(max(np.abs(z_mean).max(), np.abs(z_std - 1).max()))
                 if worst > MOMENT_TOLERANCE:
                     problems["standardised_moments"].append(f"z-score moments off by {worst:.2e}")
-                scaler_rows = pd.DataFrame({
-                    "ticker": wide.columns.astype(str), "mean": scaler.mean_, "scale": scaler.scale_,
-                    "n_obs": len(wide), "z_mean": z_mean.astype(float), "z_std": z_std.astype(float),
-                })
-        metadata = {"names": int(wide.shape[1]), "days": int(len(wide)),
-                    "first_day": str(wide.index.min().date()) if len(wide) else "none"}
+                scaler_rows = pd.DataFrame(
+                    {
+                        "ticker": wide.columns.astype(str),
+                        "mean": scaler.mean_,
+                        "scale": scaler.scale_,
+                        "n_obs": len(wide),
+                        "z_mean": z_mean.astype(float),
+                        "z_std": z_std.astype(float),
+                    }
+                )
+        metadata = {
+            "names": int(wide.shape[1]),
+            "days": int(len(wide)),
+            "first_day": str(wide.index.min().date()) if len(wide) else "none",
+        }
         yield from gate(context, with_date(scaler_rows, day, SCALER_COLUMNS), problems, metadata)
 
     return [standardised_panel]

@@ -1,6 +1,5 @@
 """Ingest: the daily cross-section of returns and the market observables."""
 
-
 import numpy as np
 import pandas as pd
 from dagster import AssetExecutionContext, BackfillPolicy, asset
@@ -35,7 +34,9 @@ def build(partitions) -> list:
         group_name="ingest",
         metadata=PARTITION_COLUMN,
         backfill_policy=BackfillPolicy.single_run(),
-        check_specs=gate_specs("raw_returns", ["finite_bounded", "unique_date_ticker", "enough_names"]),
+        check_specs=gate_specs(
+            "raw_returns", ["finite_bounded", "unique_date_ticker", "enough_names"]
+        ),
         output_required=False,
         pool=DUCKDB_POOL,
     )
@@ -80,7 +81,12 @@ def build(partitions) -> list:
             problems.append(f"{int((~np.isfinite(values)).sum())} non-finite observables")
         if not obs["regime"].isin([0, 1]).all():
             problems.append("regime labels outside {0, 1}")
-        metadata = {"rows": len(obs), "contraction_share": float(obs["regime"].mean()) if len(obs) else 0.0}
-        yield from gate(context, obs.reset_index(drop=True), {"observables_valid": problems}, metadata)
+        metadata = {
+            "rows": len(obs),
+            "contraction_share": float(obs["regime"].mean()) if len(obs) else 0.0,
+        }
+        yield from gate(
+            context, obs.reset_index(drop=True), {"observables_valid": problems}, metadata
+        )
 
     return [raw_returns, market_observables]

@@ -1,6 +1,5 @@
 """Risk: every estimator's covariance of the window, kept as its min-variance decision."""
 
-
 import numpy as np
 import pandas as pd
 from dagster import AssetExecutionContext, AssetIn, asset
@@ -20,7 +19,14 @@ from vae_pipeline.core.minvar import minvar_weights
 from vae_pipeline.partitions import training_window
 from vae_pipeline.resources import DataSourceResource
 
-COVARIANCE_COLUMNS = ["estimator", "ticker", "weight", "asset_vol", "predicted_vol", "min_eigenvalue"]
+COVARIANCE_COLUMNS = [
+    "estimator",
+    "ticker",
+    "weight",
+    "asset_vol",
+    "predicted_vol",
+    "min_eigenvalue",
+]
 ANNUAL = np.sqrt(252.0)
 
 
@@ -41,16 +47,32 @@ def build(partitions, settings, training_config) -> list:
     window_in = AssetIn(partition_mapping=training_window(settings))
 
     @asset(
-        partitions_def=partitions, group_name="risk", metadata=PARTITION_COLUMN,
-        ins={"raw_returns": window_in, "standardised_panel": AssetIn(), "trained_vae": AssetIn(),
-             "trained_cvae": AssetIn(), "market_observables": window_in},
-        check_specs=gate_specs("covariance_estimates", ["covariance_symmetric_psd", "weights_sum_to_one"]),
-        output_required=False, pool=DUCKDB_POOL,
+        partitions_def=partitions,
+        group_name="risk",
+        metadata=PARTITION_COLUMN,
+        ins={
+            "raw_returns": window_in,
+            "standardised_panel": AssetIn(),
+            "trained_vae": AssetIn(),
+            "trained_cvae": AssetIn(),
+            "market_observables": window_in,
+        },
+        check_specs=gate_specs(
+            "covariance_estimates", ["covariance_symmetric_psd", "weights_sum_to_one"]
+        ),
+        output_required=False,
+        pool=DUCKDB_POOL,
     )
-    def covariance_estimates(context: AssetExecutionContext, config: training_config, source: DataSourceResource,
-                             raw_returns: pd.DataFrame, standardised_panel: pd.DataFrame,
-                             trained_vae: pd.DataFrame, trained_cvae: pd.DataFrame,
-                             market_observables: pd.DataFrame):
+    def covariance_estimates(
+        context: AssetExecutionContext,
+        config: training_config,
+        source: DataSourceResource,
+        raw_returns: pd.DataFrame,
+        standardised_panel: pd.DataFrame,
+        trained_vae: pd.DataFrame,
+        trained_cvae: pd.DataFrame,
+        market_observables: pd.DataFrame,
+    ):
         """Sample, Ledoit-Wolf, nonlinear shrinkage, PCA(k), factor analysis(k), the VAE (and its
         improved variants), the CVAE for today's regime, regime Ledoit-Wolf and, on synthetic
         data, the oracle: each kept as its global min-variance weights (O(N) rows per estimator,
@@ -62,9 +84,13 @@ def build(partitions, settings, training_config) -> list:
         window = training_window_returns(raw_returns, standardised_panel, day, config.window)
         tickers = list(window.columns)
         covs = estimate_covariances(
-            window, k=config.latent_dim, vae=load_model(trained_vae), cvae=load_model(trained_cvae),
+            window,
+            k=config.latent_dim,
+            vae=load_model(trained_vae),
+            cvae=load_model(trained_cvae),
             regimes=regime_labels(market_observables, window.index),
-            oracle=source.get().oracle_covariance(day, tickers), seed=config.seed,
+            oracle=source.get().oracle_covariance(day, tickers),
+            seed=config.seed,
         )
         psd = covariance_problems(covs)
         frames, weight_problems, summary = [], [], []
@@ -74,15 +100,32 @@ def build(partitions, settings, training_config) -> list:
                 weight_problems.append(f"{name}: weights sum to {w.sum():.10f}")
             predicted = float(np.sqrt(w @ cov @ w) * ANNUAL)
             min_eig = float(np.linalg.eigvalsh(cov)[0])
-            frames.append(pd.DataFrame({
-                "estimator": name, "ticker": tickers, "weight": w, "asset_vol": np.sqrt(np.diag(cov)) * ANNUAL,
-                "predicted_vol": predicted, "min_eigenvalue": min_eig,
-            }))
-            summary.append({"estimator": name, "predicted_vol": predicted, "max_abs_weight": float(np.abs(w).max())})
+            frames.append(
+                pd.DataFrame(
+                    {
+                        "estimator": name,
+                        "ticker": tickers,
+                        "weight": w,
+                        "asset_vol": np.sqrt(np.diag(cov)) * ANNUAL,
+                        "predicted_vol": predicted,
+                        "min_eigenvalue": min_eig,
+                    }
+                )
+            )
+            summary.append(
+                {
+                    "estimator": name,
+                    "predicted_vol": predicted,
+                    "max_abs_weight": float(np.abs(w).max()),
+                }
+            )
         frame = pd.concat(frames, ignore_index=True)
         problems = {"covariance_symmetric_psd": psd, "weights_sum_to_one": weight_problems}
-        metadata = {"estimators": len(covs), "names": len(tickers),
-                    "predicted": markdown_table(pd.DataFrame(summary))}
+        metadata = {
+            "estimators": len(covs),
+            "names": len(tickers),
+            "predicted": markdown_table(pd.DataFrame(summary)),
+        }
         yield from gate(context, with_date(frame, day, COVARIANCE_COLUMNS), problems, metadata)
 
     return [covariance_estimates]

@@ -38,15 +38,22 @@ def estimate_covariances(
         params = {"n_components": k} if name in ("pca", "factor_analysis") else {}
         covs[name] = make_estimator(name, **params).fit(window).covariance_
     if vae is not None:
-        for name, cls in (("vae", VAECovariance), ("vae_posterior", VAEPosteriorCovariance),
-                          ("vae_shrunk", VAEShrunkCovariance)):
+        for name, cls in (
+            ("vae", VAECovariance),
+            ("vae_posterior", VAEPosteriorCovariance),
+            ("vae_shrunk", VAEShrunkCovariance),
+        ):
             covs[name] = cls.from_trained(vae, window, n_samples=n_samples, seed=seed).covariance_
     if cvae is not None:
         if regimes is None:
             raise ValueError("the CVAE covariance needs the window's regime labels")
-        est = CVAECovariance.from_trained(cvae, window, y=np.asarray(regimes), n_samples=n_samples, seed=seed)
+        est = CVAECovariance.from_trained(
+            cvae, window, y=np.asarray(regimes), n_samples=n_samples, seed=seed
+        )
         covs["cvae"] = est.covariance_
-        covs["ledoit_wolf_regime"] = make_estimator("ledoit_wolf_regime").fit(window, np.asarray(regimes)).covariance_
+        covs["ledoit_wolf_regime"] = (
+            make_estimator("ledoit_wolf_regime").fit(window, np.asarray(regimes)).covariance_
+        )
     if oracle is not None:
         covs["oracle"] = OracleCovariance(covariance=oracle).fit(window).covariance_
     return covs

@@ -7,9 +7,17 @@ import pandas as pd
 from scipy import stats
 
 HORSE_RACE_COLUMNS = [
-    "estimator", "n_scored", "mean_vol", "rms_vol", "gap_to_oracle",
-    "diff_vs_ledoit_wolf", "diff_vs_ledoit_wolf_lo", "diff_vs_ledoit_wolf_hi",
-    "diff_vs_pca", "diff_vs_pca_lo", "diff_vs_pca_hi",
+    "estimator",
+    "n_scored",
+    "mean_vol",
+    "rms_vol",
+    "gap_to_oracle",
+    "diff_vs_ledoit_wolf",
+    "diff_vs_ledoit_wolf_lo",
+    "diff_vs_ledoit_wolf_hi",
+    "diff_vs_pca",
+    "diff_vs_pca_lo",
+    "diff_vs_pca_hi",
 ]
 
 
@@ -36,13 +44,22 @@ def summarise_scorecards(scorecards: pd.DataFrame, horizon: int) -> pd.DataFrame
     rows = []
     for name in vols.columns:
         v = vols[name].dropna()
-        row = {"estimator": name, "n_scored": len(v), "mean_vol": float(v.mean()),
-               "rms_vol": float(np.sqrt((v**2).mean()))}
-        row["gap_to_oracle"] = (row["rms_vol"] - float(np.sqrt((vols["oracle"] ** 2).mean()))
-                                if "oracle" in vols else float("nan"))
+        row = {
+            "estimator": name,
+            "n_scored": len(v),
+            "mean_vol": float(v.mean()),
+            "rms_vol": float(np.sqrt((v**2).mean())),
+        }
+        row["gap_to_oracle"] = (
+            row["rms_vol"] - float(np.sqrt((vols["oracle"] ** 2).mean()))
+            if "oracle" in vols
+            else float("nan")
+        )
         for base, key in (("ledoit_wolf", "diff_vs_ledoit_wolf"), ("pca", "diff_vs_pca")):
             if base in vols:
-                row[key], row[f"{key}_lo"], row[f"{key}_hi"] = _paired_interval(vols[name] - vols[base], horizon)
+                row[key], row[f"{key}_lo"], row[f"{key}_hi"] = _paired_interval(
+                    vols[name] - vols[base], horizon
+                )
             else:
                 row[key] = row[f"{key}_lo"] = row[f"{key}_hi"] = float("nan")
         rows.append(row)

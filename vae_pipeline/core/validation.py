@@ -19,7 +19,9 @@ def _examples(frame: pd.DataFrame, limit: int = 3) -> str:
     return ", ".join(f"{r.ticker} on {pd.Timestamp(r.date):%Y-%m-%d}" for r in rows.itertuples())
 
 
-def finite_and_bounded(long: pd.DataFrame, bounds: tuple[float, float] = RETURN_BOUNDS) -> list[str]:
+def finite_and_bounded(
+    long: pd.DataFrame, bounds: tuple[float, float] = RETURN_BOUNDS
+) -> list[str]:
     """Every return finite and inside ``bounds``."""
     ret = pd.to_numeric(long["ret"], errors="coerce").to_numpy(dtype=float)
     problems = []
@@ -48,7 +50,9 @@ def enough_names(long: pd.DataFrame, min_names: int) -> list[str]:
     thin = counts[counts < min_names]
     if len(thin):
         day = pd.Timestamp(thin.index[0])
-        return [f"{len(thin)} days hold fewer than {min_names} names (e.g. {day:%Y-%m-%d}: {thin.iloc[0]})"]
+        return [
+            f"{len(thin)} days hold fewer than {min_names} names (e.g. {day:%Y-%m-%d}: {thin.iloc[0]})"
+        ]
     return []
 
 
