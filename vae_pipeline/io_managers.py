@@ -17,6 +17,8 @@ from dagster._core.storage.db_io_manager import DbIOManager, DbTypeHandler
 from dagster_duckdb.io_manager import DuckDbClient
 from dagster_duckdb_pandas import DuckDBPandasIOManager, DuckDBPandasTypeHandler
 
+from vae_pipeline import storage
+
 
 class TransactionalDuckDbClient(DuckDbClient):
     """DuckDbClient whose connection commits all of a write or none of it."""
@@ -31,7 +33,12 @@ class TransactionalDuckDbClient(DuckDbClient):
     @staticmethod
     @contextmanager
     def connect(context, table_slice) -> Iterator[duckdb.DuckDBPyConnection]:
-        with DuckDbClient.connect(context, table_slice) as conn:
+        # Our own connect instead of the stock one: it retries only on the file lock, and
+        # reports a corrupt or foreign file at once (the stock client retries every I/O
+        # error for minutes before giving up).
+        resource = context.resource_config
+        conn = storage.connect(resource["database"], config=resource.get("connection_config") or {})
+        try:
             conn.execute("BEGIN TRANSACTION")
             try:
                 yield conn
@@ -39,6 +46,8 @@ class TransactionalDuckDbClient(DuckDbClient):
                 conn.execute("ROLLBACK")
                 raise
             conn.execute("COMMIT")
+        finally:
+            conn.close()
 
 
 def _table_exists(connection, schema: str, table: str) -> bool:

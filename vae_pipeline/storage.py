@@ -1,0 +1,46 @@
+"""Opening the pipeline's DuckDB file: wait out another process's lock, fail fast otherwise."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import duckdb
+
+# No extension is ever fetched or auto-loaded: a foreign file (SQLite, say) must not make
+# DuckDB reach for the network, and the pipeline needs no extension.
+CONNECTION_CONFIG = {"autoinstall_known_extensions": False, "autoload_known_extensions": False}
+LOCK_WAIT_SECONDS = 120.0
+
+
+class DatabaseFileError(RuntimeError):
+    """The DuckDB file cannot be used (corrupt, foreign, or still locked after waiting)."""
+
+
+def connect(
+    path: str | Path,
+    read_only: bool = False,
+    config: dict | None = None,
+    lock_wait: float = LOCK_WAIT_SECONDS,
+) -> duckdb.DuckDBPyConnection:
+    """Open ``path``; retry only while another process holds its lock (up to ``lock_wait`` s)."""
+    if read_only and not Path(path).exists():
+        raise DatabaseFileError(f"{path} does not exist yet: materialise something first (make run)")
+    config = {**CONNECTION_CONFIG, **(config or {})}
+    deadline, delay = time.monotonic() + lock_wait, 0.05
+    while True:
+        try:
+            return duckdb.connect(str(path), read_only=read_only, config=config)
+        except duckdb.IOException as exc:
+            locked = "lock" in str(exc).lower()
+            if locked and time.monotonic() < deadline:
+                time.sleep(delay)
+                delay = min(delay * 2, 2.0)
+                continue
+            hint = (
+                "another process kept it locked"
+                if locked
+                else "it is not a usable vae_pipeline DuckDB database (corrupt, or another program's file); "
+                "move it away or point VAE_PIPELINE_DB elsewhere"
+            )
+            raise DatabaseFileError(f"cannot open {path}: {hint}. DuckDB said: {exc}") from exc
