@@ -11,10 +11,11 @@ from __future__ import annotations
 import json
 import math
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, NoReturn
 
 import typer
 from pydantic import ValidationError
+from rich import box
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
@@ -39,7 +40,7 @@ def main() -> None:
     """Learn equity factors with a VAE and judge them in a min-variance horse race."""
 
 
-def _fail(message: str) -> None:
+def _fail(message: str) -> NoReturn:
     err.print(f"[bold red]Error:[/] {message}", highlight=False)
     raise typer.Exit(USAGE_ERROR)
 
@@ -89,8 +90,8 @@ def _ci(ci: list[float] | None) -> str:
     if ci is None:
         return "-"
     diff, lo, hi = ci
-    mark = " *" if (hi < 0 or lo > 0) else ""
-    return f"{100 * diff:+.2f} [{100 * lo:+.2f}, {100 * hi:+.2f}]{mark}"
+    mark = "*" if (hi < 0 or lo > 0) else " "
+    return f"{100 * diff:+.2f} [{100 * lo:+.2f},{100 * hi:+.2f}]{mark}"
 
 
 def _print_tables(d: dict[str, Any]) -> None:
@@ -102,10 +103,12 @@ def _print_tables(d: dict[str, Any]) -> None:
     )
     t = Table(
         title=title,
-        caption="vol in % a year; diff [95 % paired block bootstrap]; * = interval excludes 0",
+        box=box.SIMPLE_HEAD,
+        caption="vol and gap to oracle in % a year; vs: diff [95 % paired block bootstrap], "
+        "* = interval excludes 0",
     )
     for col in ("estimator", "vol %", "gap to oracle", "vs Ledoit-Wolf", "vs PCA"):
-        t.add_column(col, justify="left" if col == "estimator" else "right")
+        t.add_column(col, justify="left" if col == "estimator" else "right", no_wrap=True)
     for name, vol in d["minvar"].items():
         ci = d["intervals"][name]
         t.add_row(
@@ -201,7 +204,7 @@ def train(
     n_days: int = typer.Option(1260, "--n-days", help="number of trading days T"),
     window: int = typer.Option(504, "--window", help="walk-forward training window (days)"),
     rebalance: int = typer.Option(21, "--rebalance", help="walk-forward rebalance period (days)"),
-    lr: float = typer.Option(None, "--lr", help="Adam learning rate [default: TrainConfig's]"),
+    lr: float | None = typer.Option(None, "--lr", help="Adam learning rate [default: TrainConfig's]"),
     decoder: str = typer.Option("linear", "--decoder", help="linear or mlp"),
     n_samples: int = typer.Option(2000, "--n-samples", help="Monte-Carlo draws (VAE covariance)"),
     device: str = typer.Option("cpu", "--device", help="cpu, cuda or auto"),

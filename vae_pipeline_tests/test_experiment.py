@@ -10,7 +10,6 @@ import json
 import math
 
 import numpy as np
-import pandas as pd
 import pytest
 
 from vae_pipeline.core.experiment import ExperimentConfig, condition_labels, run_experiment
@@ -165,7 +164,3 @@ def test_full_walk_forward_targets():
     assert hi < 0  # the win over PCA is outside the bootstrap noise
     assert all(np.isfinite(v) for v in d["gap_to_oracle"].values())
     assert min(mv, key=mv.get) == "oracle"
-
-
-def _frame(d: dict) -> pd.DataFrame:  # handy when debugging a slow run
-    return pd.DataFrame({"vol": d["minvar"], "gap": d["gap_to_oracle"]})

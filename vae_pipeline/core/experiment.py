@@ -28,11 +28,14 @@ decision date, which is exactly the condition of the first held day.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import replace
 from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
+import torch
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from sklearn.base import BaseEstimator
 
@@ -102,6 +105,9 @@ class ExperimentConfig(_Model):
     n_samples: int = Field(2000, ge=2, description="Monte-Carlo draws of the VAE covariance")
     n_boot: int = Field(2000, ge=100)
     device: str = "cpu"
+    torch_threads: int | None = Field(
+        1, ge=1, description="torch intra-op threads while running (None = leave as is)"
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> ExperimentConfig:
@@ -151,7 +157,7 @@ class ExperimentReport(_Model):
     """Everything :func:`run_experiment` measured; :meth:`to_json_dict` is the CLI's JSON."""
 
     config: ExperimentConfig
-    mode: str  # "single_split" | "walk_forward"
+    mode: Literal["single_split", "walk_forward"]
     scores: list[CovarianceScore]  # sorted by vol, ascending
     interpretation: LatentInterpretation
     cvae_interpretation: LatentInterpretation | None = None
@@ -229,8 +235,10 @@ def _listed(ci: tuple[float, float, float] | None) -> list[float] | None:
 def _vae_variant_classes() -> dict[str, type[VAECovariance]]:
     """Every unconditional VAE covariance in the registry ("vae" first, then the improved ones).
 
-    Discovered from ``ESTIMATORS`` so a variant the registry gains shows up here unchanged; all
-    of them are built from the one model trained per window (``from_trained``).
+    Discovered from ``ESTIMATORS`` so a variant the registry gains shows up here unchanged. They
+    are built ``from_trained`` on the model trained once per window; a variant that needs a
+    differently trained model declares a class attribute ``train_overrides`` (a dict of
+    ``TrainConfig`` fields, e.g. ``{"decoder": "mlp"}``) and gets one model per distinct dict.
     """
     found = {
         name: cls
@@ -240,6 +248,10 @@ def _vae_variant_classes() -> dict[str, type[VAECovariance]]:
         and not issubclass(cls, CVAECovariance)
     }
     return dict(sorted(found.items(), key=lambda kv: (kv[0] != "vae", kv[0])))
+
+
+def _overrides(cls: type) -> dict[str, Any]:
+    return dict(getattr(cls, "train_overrides", None) or {})
 
 
 def _is_vae_variant(name: str) -> bool:
@@ -253,6 +265,25 @@ def condition_labels(panel: SyntheticPanel) -> pd.Series:
     """
     regime = panel.observables["regime"].astype(int)
     return regime.shift(1).fillna(0).astype(int).rename("condition")
+
+
+@contextmanager
+def _torch_threads(n: int | None) -> Iterator[None]:
+    """Run with ``n`` torch intra-op threads, then restore the previous setting.
+
+    The layers here are ~N x 64 with N ~ 60: a thread pool costs more in synchronisation than it
+    saves, and on a busy machine its spinning threads slow a fit down several-fold (see the
+    report in benchmarks/bench_vae.py). One thread per process also lets parallel runs coexist.
+    """
+    if n is None:
+        yield
+        return
+    previous = torch.get_num_threads()
+    torch.set_num_threads(int(n))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
 
 
 def _summary(result: TrainResult) -> TrainSummary:
@@ -269,10 +300,17 @@ class _Trainer:
         self.cfg, self.labels, self.progress = cfg, labels, progress
         self.train_cfg = cfg.train_config()
         self.n_fits, self.seconds = 0, 0.0
-        self._cache: dict[tuple[Any, Any, bool], TrainResult] = {}
+        self._cache: dict[tuple, TrainResult] = {}
 
-    def fit(self, window: pd.DataFrame, conditional: bool, report: bool = False) -> TrainResult:
-        key = (window.index[0], window.index[-1], conditional)
+    def fit(
+        self,
+        window: pd.DataFrame,
+        conditional: bool,
+        report: bool = False,
+        overrides: dict[str, Any] | None = None,
+    ) -> TrainResult:
+        overrides = dict(overrides or {})
+        key = (window.index[0], window.index[-1], conditional, tuple(sorted(overrides.items())))
         if key in self._cache:
             return self._cache[key]
         stage = "train cvae" if conditional else "train vae"
@@ -286,7 +324,7 @@ class _Trainer:
         conditions = self.labels.loc[window.index].to_numpy() if conditional else None
         result = train_vae(
             window,
-            self.train_cfg,
+            replace(self.train_cfg, **overrides).validate() if overrides else self.train_cfg,
             conditions=conditions,
             n_conditions=2 if conditional else None,
             progress=callback,
@@ -321,8 +359,8 @@ def _make_estimators_factory(
         for name in CLASSICAL:
             params = {"n_components": cfg.latent} if name in ("pca", "factor_analysis") else {}
             est[name] = make_estimator(name, **params)
-        result = trainer.fit(train, conditional=False)
         for name, cls in variants.items():
+            result = trainer.fit(train, conditional=False, overrides=_overrides(cls))
             est[name] = cls(trained=result, n_samples=cfg.n_samples, seed=cfg.seed)
         if cfg.conditional:
             regime_now = int(panel.observables["regime"].loc[decision])
@@ -365,11 +403,10 @@ def _scores(wf: WalkForwardResult, n_boot: int, seed: int) -> list[CovarianceSco
 
 def _per_regime(wf: WalkForwardResult, regime: pd.Series) -> list[PerRegime]:
     """Split the out-of-sample days by the regime at the decision date that set their weights."""
-    decisions = pd.Series(wf.decision_dates, index=wf.decision_dates)
+    decisions = pd.DatetimeIndex(wf.decision_dates)
+    dec_regime = regime.loc[decisions].to_numpy()
     # Each held day belongs to the latest decision date strictly before it.
-    pos = decisions.index.searchsorted(wf.daily.index, side="left") - 1
-    day_regime = regime.loc[decisions.index].to_numpy()[pos]
-    dec_regime = regime.loc[decisions.index].to_numpy()
+    day_regime = dec_regime[decisions.searchsorted(wf.daily.index, side="left") - 1]
     out = []
     for code, name in REGIME_NAMES.items():
         mask = day_regime == code
@@ -394,7 +431,6 @@ def _interpretation(
     train: pd.DataFrame,
     panel: SyntheticPanel,
     k: int,
-    seed: int,
     name: str,
     conditions: np.ndarray | None = None,
     baselines: dict[str, pd.DataFrame] | None = None,
@@ -444,6 +480,7 @@ def run_experiment(
     n_samples: int = 2000,
     n_boot: int = 2000,
     device: str = "cpu",
+    torch_threads: int | None = 1,
 ) -> ExperimentReport:
     """Run the whole experiment on the seed-``seed`` synthetic panel (see the module docstring).
 
@@ -455,8 +492,13 @@ def run_experiment(
         latent=latent, beta=beta, epochs=epochs, lr=lr, decoder=decoder, conditional=conditional,
         seed=seed, kind=kind, walk_forward=walk_forward, n_names=n_names, n_days=n_days,
         window=window, rebalance=rebalance, train_frac=train_frac, n_samples=n_samples,
-        n_boot=n_boot, device=device,
+        n_boot=n_boot, device=device, torch_threads=torch_threads,
     )
+    with _torch_threads(cfg.torch_threads):
+        return _run(cfg, progress)
+
+
+def _run(cfg: ExperimentConfig, progress: ProgressFn | None) -> ExperimentReport:
     t0 = time.perf_counter()
     panel = generate_panel(n_days=cfg.n_days, n_names=cfg.n_names, kind=cfg.kind, seed=cfg.seed)
     returns = panel.returns
@@ -471,11 +513,11 @@ def run_experiment(
     baselines = {
         m: baseline_latents(train, cfg.latent, m, seed=cfg.seed) for m in ("pca", "factor_analysis")
     }
-    interp = _interpretation(vae, train, panel, cfg.latent, cfg.seed, "vae", baselines=baselines)
+    interp = _interpretation(vae, train, panel, cfg.latent, "vae", baselines=baselines)
     cvae_interp = None
     if cvae is not None:
         cvae_interp = _interpretation(
-            cvae, train, panel, cfg.latent, cfg.seed, "cvae",
+            cvae, train, panel, cfg.latent, "cvae",
             conditions=labels.loc[train.index].to_numpy(),
         )
 
