@@ -137,21 +137,26 @@ def test_factor_analysis_equals_sklearn(panel):
     np.testing.assert_allclose(ours, ref, rtol=1e-10, atol=0)
 
 
-def test_pca_is_top_k_plus_diagonal(panel):
-    est = PCACovariance(n_components=K).fit(panel)
+@pytest.mark.parametrize("standardise", [False, True])
+def test_pca_is_top_k_plus_diagonal(panel, standardise):
+    est = PCACovariance(n_components=K, standardise=standardise).fit(panel)
     sample = np.cov(panel.to_numpy(), rowvar=False)
     # total variance per stock is preserved (the floor is not hit on this panel)
     np.testing.assert_allclose(np.diag(est.covariance_), np.diag(sample), rtol=1e-10)
     off = est.covariance_ - np.diag(np.diag(est.covariance_))
     systematic = est.loadings_ @ est.loadings_.T
     np.testing.assert_allclose(off, systematic - np.diag(np.diag(systematic)), atol=1e-15)
-    top = np.linalg.eigvalsh(sample)[::-1][:K]
-    np.testing.assert_allclose(np.sort(np.linalg.eigvalsh(systematic))[::-1][:K], top, rtol=1e-10)
+    # the systematic part is the top-k eigen part of the covariance (or of the correlation)
+    sd = np.sqrt(np.diag(sample)) if standardise else np.ones(len(sample))
+    scaled = sample / np.outer(sd, sd)
+    top = np.linalg.eigvalsh(scaled)[::-1][:K]
+    got = np.linalg.eigvalsh(systematic / np.outer(sd, sd))[::-1][:K]
+    np.testing.assert_allclose(got, top, rtol=1e-10)
 
 
 def test_pca_lanczos_path_matches_dense_eigendecomposition():
     x = factor_panel(400, 320, k=3).to_numpy()  # N >= LANCZOS_MIN_N: the ARPACK path
-    est = PCACovariance(n_components=4).fit(x)
+    est = PCACovariance(n_components=4, standardise=False).fit(x)
     sample = np.cov(x, rowvar=False)
     lam, vecs = np.linalg.eigh(sample)
     b = vecs[:, -4:] * np.sqrt(lam[-4:])

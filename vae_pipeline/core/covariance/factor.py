@@ -38,11 +38,15 @@ class PCACovariance(BaseEstimator):
 
     ``covariance_ = B B' + diag(psi)`` with ``B = U_k sqrt(lambda_k)`` (sample covariance, ddof 1)
     and ``psi = diag(S) - diag(B B')`` floored at ``RESIDUAL_FLOOR * mean(diag(S))``.
+    ``standardise=True`` (the default) takes the eigenvectors of the *correlation* matrix, i.e.
+    PCA of the z-scored panel the VAE sees, then scales back: on covariance, a few high-vol
+    names (bursts of idiosyncratic shocks) can take a component that belongs to a factor.
     Attributes: ``covariance_``, ``loadings_`` (N x k), ``idiosyncratic_var_`` (N,).
     """
 
-    def __init__(self, n_components: int = 4) -> None:
+    def __init__(self, n_components: int = 4, standardise: bool = True) -> None:
         self.n_components = n_components
+        self.standardise = standardise
 
     def fit(self, X: ArrayLike, y: object = None) -> PCACovariance:
         arr = as_returns(X, name=type(self).__name__)
@@ -50,8 +54,9 @@ class PCACovariance(BaseEstimator):
         xc = arr - arr.mean(axis=0)
         sample = xc.T @ xc
         sample /= arr.shape[0] - 1
-        lam_k, vecs_k = top_eigenpairs(sample, k)
-        loadings = vecs_k * np.sqrt(np.maximum(lam_k, 0.0))
+        sd = np.sqrt(np.diag(sample)) if self.standardise else np.ones(arr.shape[1])
+        lam_k, vecs_k = top_eigenpairs(sample / np.outer(sd, sd), k)
+        loadings = vecs_k * np.sqrt(np.maximum(lam_k, 0.0)) * sd[:, None]
         diag = np.diag(sample)
         floor = RESIDUAL_FLOOR * float(diag.mean())
         psi = np.maximum(diag - np.einsum("ik,ik->i", loadings, loadings), floor)
