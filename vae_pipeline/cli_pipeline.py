@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import warnings
 
@@ -56,7 +57,8 @@ def print_scorecard(db_path, day: pd.Timestamp) -> None:
 @app.command("run")
 def run(
     day: str = typer.Option(
-        None, help="trading day to materialise (default: the last complete one)"
+        None,
+        help="trading day to materialise (default: the last complete one the source has data for)",
     ),
 ) -> None:
     """Materialise the whole asset graph for one trading day (default: the latest) and print its scorecard."""
@@ -64,10 +66,15 @@ def run(
     from dagster import DagsterInstance
 
     from vae_pipeline.definitions import build_definitions
-    from vae_pipeline.runner import materialise_day
+    from vae_pipeline.runner import materialise_day, report_path
+    from vae_pipeline.sources import default_day
 
     settings = _settings()
-    target = pd.Timestamp(day) if day else latest_trading_day()
+    try:
+        target = pd.Timestamp(day) if day else default_day(settings, latest_trading_day())
+    except (ValueError, RuntimeError) as exc:  # an unreadable file, a failed download
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from None
     if not is_trading_day(target):
         console.print(f"[red]{target:%Y-%m-%d} is not a trading day[/red]")
         raise typer.Exit(2)
@@ -83,6 +90,9 @@ def run(
         raise typer.Exit(1)
     print_scorecard(settings.db_path, target)
     console.print(f"database: {settings.db_path.resolve()}")
+    page = report_path(results)
+    if page is not None:
+        console.print(f"report: {page}", soft_wrap=True, highlight=False)
 
 
 @app.command("scorecard")
@@ -99,3 +109,38 @@ def scorecard(
             raise typer.Exit(1)
         day = str(latest)
     print_scorecard(settings.db_path, pd.Timestamp(day))
+
+
+@app.command("dashboard")
+def dashboard(
+    port: int = typer.Option(8501, help="port to serve on (bound to 127.0.0.1 only)"),
+) -> None:
+    """Serve the Streamlit dashboard (vae_pipeline/app.py) on http://127.0.0.1:PORT, headless.
+
+    It reads the DuckDB file (VAE_PIPELINE_DB) with short read-only connections, so the
+    pipeline can keep writing while it is open.
+    """
+    import sys
+    from pathlib import Path
+
+    if importlib.util.find_spec("streamlit") is None:
+        console.print("[red]streamlit is not installed: pip install -e '.[dev]'[/red]")
+        raise typer.Exit(2)
+    settings = _settings()
+    app_file = Path(__file__).with_name("app.py")
+    console.print(
+        f"dashboard on http://127.0.0.1:{port} reading {settings.db_path.resolve()}",
+        highlight=False,
+    )
+    argv = [
+        sys.executable, "-m", "streamlit", "run", str(app_file),
+        "--server.address", "127.0.0.1",
+        "--server.port", str(port),
+        "--server.headless", "true",
+        "--server.fileWatcherType", "none",
+        "--browser.gatherUsageStats", "false",
+        "--client.toolbarMode", "minimal",
+    ]  # fmt: skip
+    os.environ["VAE_PIPELINE_DB"] = str(settings.db_path.resolve())  # cwd-independent
+    sys.stdout.flush()
+    os.execv(sys.executable, argv)  # become the server: signals reach streamlit directly

@@ -4,10 +4,13 @@ Three runs, each visible in the Dagster UI when an instance is given:
 1. the ``raw_returns`` / ``market_observables`` history the windows need, as one
    single-run backfill;
 2. the decision chain (models and covariances) of d-H, which partition d scores;
-3. the whole graph for d.
+3. the whole graph for d, the ``report`` asset (an HTML page under the DuckDB file's
+   folder) included; :func:`report_path` finds the page in the run's results.
 """
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import pandas as pd
 from dagster import AssetKey, DagsterInstance, Definitions
@@ -58,6 +61,16 @@ def materialise_day(
         ),
     ]
     return results
+
+
+def report_path(results: list) -> Path | None:
+    """The report page written by these runs (the ``report`` asset's ``report_path``)."""
+    for result in reversed(results):
+        for event in result.get_asset_materialization_events():
+            mat = event.materialization
+            if mat.asset_key == AssetKey("report") and "report_path" in mat.metadata:
+                return Path(mat.metadata["report_path"].value)
+    return None
 
 
 def _subset(run_config: dict | None, names: list[str]) -> dict | None:

@@ -201,7 +201,7 @@ def test_definitions_hold_the_graph_and_blocking_checks():
 
     graph = defs.resolve_asset_graph()
     names = {k.to_user_string() for k in graph.get_all_asset_keys()}
-    assert names == set(PARTITIONED) | {"horse_race"}
+    assert names == set(PARTITIONED) | {"horse_race", "report"}
     specs = [s for a in graph.assets_defs for s in a.check_specs]
     assert len(specs) >= 10
     blocking = {s.name for s in specs if s.blocking}

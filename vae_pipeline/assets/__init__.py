@@ -1,6 +1,15 @@
 """Thin asset functions, grouped by stage; the numerics live in ``vae_pipeline.core``."""
 
-from vae_pipeline.assets import anomalies, evaluation, factors, features, ingest, models, risk
+from vae_pipeline.assets import (
+    anomalies,
+    evaluation,
+    factors,
+    features,
+    ingest,
+    models,
+    report,
+    risk,
+)
 
 __all__ = ["build_assets"]
 
@@ -15,4 +24,5 @@ def build_assets(partitions, settings, training_config) -> list:
         *risk.build(partitions, settings, training_config),
         *evaluation.build(partitions, settings, training_config),
         *anomalies.build(partitions, settings, training_config),
+        *report.build(partitions, settings, training_config),
     ]

@@ -128,7 +128,12 @@ def build(partitions, settings, training_config) -> list:
         summary = summarise_scorecards(minvar_scorecard, horizon=settings.horizon)
         scored = int(minvar_scorecard["date"].nunique()) if len(minvar_scorecard) else 0
         yield Output(
-            summary, metadata={"scored_partitions": scored, "horse_race": markdown_table(summary)}
+            summary,
+            metadata={
+                "scored_partitions": scored,
+                "horse_race": markdown_table(summary),
+                **{f"rms_vol_{r.estimator}": float(r.rms_vol) for r in summary.itertuples()},
+            },
         )
         vol = summary.set_index("estimator")["rms_vol"] if len(summary) else pd.Series(dtype=float)
         losing = {"vae", "ledoit_wolf"} <= set(vol.index) and vol["vae"] > vol["ledoit_wolf"]

@@ -14,6 +14,7 @@ from vae_pipeline.assets.common import (
 )
 from vae_pipeline.assets.models import load_model, regime_labels, training_window_returns
 from vae_pipeline.checks import gate, gate_specs
+from vae_pipeline.core.covariance.spectrum import min_eigenvalue
 from vae_pipeline.core.estimate import estimate_covariances
 from vae_pipeline.core.minvar import minvar_weights
 from vae_pipeline.partitions import training_window
@@ -30,17 +31,53 @@ COVARIANCE_COLUMNS = [
 ANNUAL = np.sqrt(252.0)
 
 
-def covariance_problems(covs: dict[str, np.ndarray]) -> list[str]:
-    """Symmetric-PSD problems over all estimators (empty when all pass)."""
+def covariance_problems(
+    covs: dict[str, np.ndarray], min_eigs: dict[str, float] | None = None
+) -> list[str]:
+    """Symmetric-PSD problems over all estimators (empty when all pass); ``min_eigs`` are the
+    smallest eigenvalues when already known (computed here otherwise)."""
     psd: list[str] = []
     for name, cov in covs.items():
         if not np.isfinite(cov).all() or not np.allclose(cov, cov.T, atol=1e-12, rtol=1e-8):
             psd.append(f"{name}: not finite and symmetric")
             continue
-        min_eig = float(np.linalg.eigvalsh(cov)[0])
+        min_eig = min_eigs[name] if min_eigs else min_eigenvalue(cov)
         if min_eig < -1e-10 * max(float(np.trace(cov)), 1e-300):
             psd.append(f"{name}: min eigenvalue {min_eig:.3g} < 0")
     return psd
+
+
+def min_variance_decisions(covs: dict[str, np.ndarray], tickers: list[str]):
+    """Each estimator's covariance kept as its min-variance decision: ``(frame, psd problems,
+    weight problems, summary rows)``. The smallest eigenvalue is computed once per estimator
+    (``min_eigenvalue``: Cholesky + Lanczos at large N, not a full eigendecomposition)."""
+    min_eigs = {
+        name: min_eigenvalue(cov) if np.isfinite(cov).all() else float("nan")
+        for name, cov in covs.items()
+    }
+    psd = covariance_problems(covs, min_eigs)
+    frames, weight_problems, summary = [], [], []
+    for name, cov in covs.items():
+        w = minvar_weights(cov)
+        if not np.isfinite(w).all() or abs(w.sum() - 1.0) > 1e-8:
+            weight_problems.append(f"{name}: weights sum to {w.sum():.10f}")
+        predicted = float(np.sqrt(w @ cov @ w) * ANNUAL)
+        frames.append(
+            pd.DataFrame(
+                {
+                    "estimator": name,
+                    "ticker": tickers,
+                    "weight": w,
+                    "asset_vol": np.sqrt(np.diag(cov)) * ANNUAL,
+                    "predicted_vol": predicted,
+                    "min_eigenvalue": min_eigs[name],
+                }
+            )
+        )
+        summary.append(
+            {"estimator": name, "predicted_vol": predicted, "max_abs_weight": float(np.abs(w).max())}
+        )
+    return pd.concat(frames, ignore_index=True), psd, weight_problems, summary
 
 
 def build(partitions, settings, training_config) -> list:
@@ -92,39 +129,13 @@ def build(partitions, settings, training_config) -> list:
             oracle=source.get().oracle_covariance(day, tickers),
             seed=config.seed,
         )
-        psd = covariance_problems(covs)
-        frames, weight_problems, summary = [], [], []
-        for name, cov in covs.items():
-            w = minvar_weights(cov)
-            if not np.isfinite(w).all() or abs(w.sum() - 1.0) > 1e-8:
-                weight_problems.append(f"{name}: weights sum to {w.sum():.10f}")
-            predicted = float(np.sqrt(w @ cov @ w) * ANNUAL)
-            min_eig = float(np.linalg.eigvalsh(cov)[0])
-            frames.append(
-                pd.DataFrame(
-                    {
-                        "estimator": name,
-                        "ticker": tickers,
-                        "weight": w,
-                        "asset_vol": np.sqrt(np.diag(cov)) * ANNUAL,
-                        "predicted_vol": predicted,
-                        "min_eigenvalue": min_eig,
-                    }
-                )
-            )
-            summary.append(
-                {
-                    "estimator": name,
-                    "predicted_vol": predicted,
-                    "max_abs_weight": float(np.abs(w).max()),
-                }
-            )
-        frame = pd.concat(frames, ignore_index=True)
+        frame, psd, weight_problems, summary = min_variance_decisions(covs, tickers)
         problems = {"covariance_symmetric_psd": psd, "weights_sum_to_one": weight_problems}
         metadata = {
             "estimators": len(covs),
             "names": len(tickers),
             "predicted": markdown_table(pd.DataFrame(summary)),
+            **{f"predicted_vol_{r['estimator']}": r["predicted_vol"] for r in summary},
         }
         yield from gate(context, with_date(frame, day, COVARIANCE_COLUMNS), problems, metadata)
 
