@@ -4,18 +4,36 @@ One class covers both: ``n_conditions > 0`` appends a one-hot condition (e.g. th
 encoder and the decoder inputs. The default decoder is linear, ``x_hat = W z (+ V c) + b``, so its
 weight matrix reads directly as factor loadings; with a sum-of-squares reconstruction loss and
 ``beta * KL`` the optimum is probabilistic-PCA-like (noise variance ``beta / 2`` in standardised units).
+
+Options beyond the reference:
+- ``decoder="conditional_linear"``: a linear layer on ``[z, c, z (x) c]`` (the one-hot condition
+  appended to the decoder input, plus its interaction with z), i.e. ``x_hat = W_c z + b_c`` with
+  regime-specific loadings. With the plain linear decoder the condition only shifts the bias, so
+  the prior-decoded covariance ``W W'`` is the same in every regime.
+- ``noise="learned"``: a per-stock noise log-variance ``log_noise_var`` (N,) and the Gaussian
+  negative log-likelihood as reconstruction term (:func:`vae_loss`). With the linear decoder the
+  ELBO is then the factor-analysis likelihood (diagonal noise) instead of probabilistic PCA's.
 """
 
 from __future__ import annotations
 
 import io
+import math
 from typing import Any
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 
-DECODERS = ("linear", "mlp")
+DECODERS = ("linear", "mlp", "conditional_linear")
+# Linear in z (loadings readable from the weights): the decoders the closed-form paths accept.
+LINEAR_DECODERS = ("linear", "conditional_linear")
+NOISES = ("fixed", "learned")
+# Learned per-stock noise log-variance (standardised units): initial value log 0.5 = the noise the
+# fixed model implies at beta = 1; clamped to [exp(-7) ~ 9e-4, exp(2.5) ~ 12] so a stock the
+# factors explain almost fully cannot drive the likelihood to infinity (a Heywood case).
+NOISE_LOGVAR_INIT = math.log(0.5)
+NOISE_LOGVAR_MIN, NOISE_LOGVAR_MAX = -7.0, 2.5
 
 # Clamp range for the encoder's log-variance: exp(-10) ~ 4.5e-5 to exp(5) ~ 148. Keeps exp() finite
 # and the KL bounded early in training when the head can emit large values.
@@ -37,7 +55,11 @@ class VAE(nn.Module):
         latent_dim: number of latent factors k.
         hidden: width of the encoder's (and the mlp decoder's) hidden layer.
         n_conditions: number of condition classes C (0 = unconditional VAE).
-        decoder: ``"linear"`` (factor-model loadings + bias, the default) or ``"mlp"``.
+        decoder: ``"linear"`` (factor-model loadings + bias, the default), ``"mlp"``, or
+            ``"conditional_linear"`` (loadings that depend on the condition; see the module doc;
+            without a condition it is the linear decoder).
+        noise: ``"fixed"`` (sum-of-squares reconstruction, the reference) or ``"learned"``
+            (per-stock Gaussian noise variance, parameter ``log_noise_var``).
     """
 
     def __init__(
@@ -47,6 +69,7 @@ class VAE(nn.Module):
         hidden: int = 64,
         n_conditions: int = 0,
         decoder: str = "linear",
+        noise: str = "fixed",
     ) -> None:
         super().__init__()
         if n_inputs < 1 or latent_dim < 1 or hidden < 1 or n_conditions < 0:
@@ -56,6 +79,9 @@ class VAE(nn.Module):
             )
         if decoder not in DECODERS:
             raise ValueError(f"decoder must be one of {DECODERS}, got {decoder!r}")
+        if noise not in NOISES:
+            raise ValueError(f"noise must be one of {NOISES}, got {noise!r}")
+        self.noise_kind = noise
         self.n_inputs, self.latent_dim, self.hidden = int(n_inputs), int(latent_dim), int(hidden)
         self.n_conditions, self.decoder_kind = int(n_conditions), decoder
 
@@ -64,12 +90,16 @@ class VAE(nn.Module):
         # One head emitting [mu, logvar] side by side.
         self.enc_head = nn.Linear(self.hidden, 2 * self.latent_dim)
         dec_in = self.latent_dim + self.n_conditions
-        if decoder == "linear":
+        if decoder == "conditional_linear":
+            dec_in += self.latent_dim * self.n_conditions  # the z (x) c interaction block
+        if decoder in LINEAR_DECODERS:
             self.decoder = nn.Linear(dec_in, self.n_inputs)
         else:
             self.decoder = nn.Sequential(
                 nn.Linear(dec_in, self.hidden), _activation(), nn.Linear(self.hidden, self.n_inputs)
             )
+        if noise == "learned":
+            self.log_noise_var = nn.Parameter(torch.full((self.n_inputs,), NOISE_LOGVAR_INIT))
 
     def config(self) -> dict[str, Any]:
         """The ``__init__`` arguments (what :func:`model_from_bytes` needs to rebuild the model)."""
@@ -79,6 +109,7 @@ class VAE(nn.Module):
             "hidden": self.hidden,
             "n_conditions": self.n_conditions,
             "decoder": self.decoder_kind,
+            "noise": self.noise_kind,
         }
 
     def _with_condition(self, x: torch.Tensor, c: torch.Tensor | None) -> torch.Tensor:
@@ -101,9 +132,32 @@ class VAE(nn.Module):
         mu, logvar = h.chunk(2, dim=1)
         return mu, logvar.clamp(LOGVAR_MIN, LOGVAR_MAX)
 
+    def decoder_input(self, z: torch.Tensor, c: torch.Tensor | None = None) -> torch.Tensor:
+        """What the decoder's first layer sees: ``[z, c]``, or ``[z, c, z (x) c]`` for the
+        conditional linear decoder (column ``k + C + j * C + l`` = ``z_j * c_l``)."""
+        u = self._with_condition(z, c)
+        if self.decoder_kind != "conditional_linear" or self.n_conditions == 0:
+            return u
+        onehot = u[:, self.latent_dim :]
+        inter = (z.unsqueeze(2) * onehot.unsqueeze(1)).reshape(z.shape[0], -1)
+        return torch.cat([u, inter], dim=1)
+
     def decode(self, z: torch.Tensor, c: torch.Tensor | None = None) -> torch.Tensor:
         """Reconstruction (standardised units), T x N."""
-        return self.decoder(self._with_condition(z, c))
+        return self.decoder(self.decoder_input(z, c))
+
+    def noise_logvar(self) -> torch.Tensor | None:
+        """Clamped per-stock noise log-variance (N,) for ``noise="learned"``; ``None`` if fixed."""
+        if self.noise_kind != "learned":
+            return None
+        return self.log_noise_var.clamp(NOISE_LOGVAR_MIN, NOISE_LOGVAR_MAX)
+
+    def interaction_weights(self) -> torch.Tensor | None:
+        """The conditional linear decoder's ``z (x) c`` weights (N x kC): the per-condition loading
+        deviations ``V_c`` (``W_c = W + V_c``); ``None`` for the other decoders / no condition."""
+        if self.decoder_kind != "conditional_linear" or self.n_conditions == 0:
+            return None
+        return self.decoder.weight[:, self.latent_dim + self.n_conditions :]
 
     def forward(
         self,
@@ -124,11 +178,21 @@ class VAE(nn.Module):
             z = mu
         return self.decode(z, c), mu, logvar
 
-    def loadings(self) -> torch.Tensor:
-        """N x k factor loadings of the linear decoder (standardised units)."""
-        if self.decoder_kind != "linear":
-            raise ValueError("loadings are only defined for the linear decoder")
-        return self.decoder.weight[:, : self.latent_dim].detach()
+    def loadings(self, condition: int | None = None) -> torch.Tensor:
+        """N x k factor loadings of a linear decoder (standardised units).
+
+        For ``decoder="conditional_linear"`` with conditions, ``condition`` (an int class) picks
+        the regime: ``W_c = W + V_c``; it is required there and ignored otherwise.
+        """
+        if self.decoder_kind not in LINEAR_DECODERS:
+            raise ValueError("loadings are only defined for the linear decoders")
+        k, n_c = self.latent_dim, self.n_conditions
+        w = self.decoder.weight.detach()
+        if self.decoder_kind == "linear" or n_c == 0:
+            return w[:, :k]
+        if condition is None or not 0 <= int(condition) < n_c:
+            raise ValueError(f"the conditional linear decoder needs a condition in [0, {n_c})")
+        return w[:, :k] + w[:, k + n_c + int(condition) :: n_c]
 
 
 def kl_per_dim(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
@@ -137,10 +201,25 @@ def kl_per_dim(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
 
 
 def vae_loss(
-    x: torch.Tensor, xhat: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor, beta: float
+    x: torch.Tensor,
+    xhat: torch.Tensor,
+    mu: torch.Tensor,
+    logvar: torch.Tensor,
+    beta: float,
+    log_noise_var: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """``(total, recon, kl)``: recon = sum of squares per day, kl summed over dims; both mean over days."""
-    recon = (x - xhat).pow(2).sum(dim=1).mean()
+    """``(total, recon, kl)``: recon = sum of squares per day, kl summed over dims; both mean over days.
+
+    With ``log_noise_var`` (N,) -- a learned per-stock noise -- recon is the Gaussian negative
+    log-likelihood without its constant, ``sum_i 0.5 (x_i - xhat_i)^2 / s_i^2 + 0.5 log s_i^2``
+    per day; at ``log s^2 = log 0.5`` for every stock it is the sum of squares plus
+    ``0.5 N log 0.5``.
+    """
+    if log_noise_var is None:
+        recon = (x - xhat).pow(2).sum(dim=1).mean()
+    else:
+        sq = (x - xhat).pow(2) * torch.exp(-log_noise_var)
+        recon = 0.5 * (sq.sum(dim=1).mean() + log_noise_var.sum())
     kl = kl_per_dim(mu, logvar).sum(dim=1).mean()
     return recon + beta * kl, recon, kl
 

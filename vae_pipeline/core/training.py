@@ -18,7 +18,15 @@ import numpy as np
 import pandas as pd
 import torch
 
-from vae_pipeline.core.model import DECODERS, VAE, kl_per_dim, resolve_device, vae_loss
+from vae_pipeline.core.model import (
+    DECODERS,
+    LINEAR_DECODERS,
+    NOISES,
+    VAE,
+    kl_per_dim,
+    resolve_device,
+    vae_loss,
+)
 from vae_pipeline.core.standardise import Standardiser
 
 ProgressFn = Callable[[int, float, float, float], None]
@@ -46,6 +54,19 @@ class TrainConfig:
     lr: float = 3e-2
     hidden: int = 64
     decoder: str = "linear"
+    # "fixed": sum-of-squares reconstruction (the reference VAE); "learned": a per-stock noise
+    # variance and the Gaussian NLL (the "vae_hetero" estimator; factor analysis's likelihood).
+    noise: str = "fixed"
+    # Decoder of a CONDITIONAL model (train_vae with conditions); ``decoder`` is then ignored
+    # (None = use ``decoder``). "conditional_linear" gives regime-specific loadings W_c = W + V_c;
+    # with "linear" the condition only shifts the bias, so the prior-decoded covariance is the same
+    # in every regime (the CVAE carries no regime effect beyond its residual).
+    cvae_decoder: str | None = "conditional_linear"
+    # Gaussian prior N(0, sd^2) on the conditional linear decoder's V_c (standardised units): the
+    # per-regime loadings are partially pooled towards the shared W, so a regime with few days in
+    # the window is not fitted on those days alone. None = no prior (separate loadings). Adds
+    # |V|^2 / (2 sd^2 T) to the per-day loss ("total" in the history includes it).
+    interaction_prior_sd: float | None = 0.05
     batch_size: int = 0  # 0 = full batch
     seed: int = 42
     device: str = "auto"
@@ -67,6 +88,14 @@ class TrainConfig:
             problems.append(f"hidden must be an int >= 1, got {self.hidden}")
         if self.decoder not in DECODERS:
             problems.append(f"decoder must be one of {DECODERS}, got {self.decoder!r}")
+        if self.noise not in NOISES:
+            problems.append(f"noise must be one of {NOISES}, got {self.noise!r}")
+        if self.cvae_decoder is not None and self.cvae_decoder not in DECODERS:
+            problems.append(f"cvae_decoder must be None or one of {DECODERS}, "
+                            f"got {self.cvae_decoder!r}")
+        sd = self.interaction_prior_sd
+        if sd is not None and not (isinstance(sd, int | float) and math.isfinite(sd) and sd > 0):
+            problems.append(f"interaction_prior_sd must be None or > 0, got {sd!r}")
         if int(self.batch_size) != self.batch_size or self.batch_size < 0:
             problems.append(f"batch_size must be an int >= 0, got {self.batch_size}")
         if not (0.0 <= self.val_fraction < 1.0):
@@ -81,6 +110,12 @@ class TrainConfig:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+    def model_decoder(self, n_conditions: int) -> str:
+        """The decoder a model with ``n_conditions`` classes gets (``cvae_decoder`` if > 0)."""
+        if n_conditions and self.cvae_decoder is not None:
+            return self.cvae_decoder
+        return self.decoder
 
 
 def _one_hot(labels: np.ndarray, n_conditions: int) -> np.ndarray:
@@ -186,7 +221,7 @@ class _LinearDecoderLoss:
         x, t = self.x, self.t
         mu, logvar = model.encode(x, c)
         eps = torch.randn(mu.shape, generator=generator, device=mu.device, dtype=mu.dtype)
-        u = model._with_condition(mu + eps * torch.exp(0.5 * logvar), c)
+        u = model.decoder_input(mu + eps * torch.exp(0.5 * logvar), c)
         w, b = model.decoder.weight, model.decoder.bias  # N x m, N
         cross = (u.T @ x).T  # N x m = X'U
         sq = (
@@ -202,13 +237,48 @@ class _LinearDecoderLoss:
         return recon + beta * kl, recon, kl
 
 
+class _LinearDecoderNLL:
+    """:class:`_LinearDecoderLoss` for ``noise="learned"``: the same expansion kept per stock.
+
+    ``SS_i = sum_t x_ti^2 - 2 w_i.(X'U)_i - 2 b_i sum_t x_ti + w_i' (U'U) w_i + 2 b_i w_i.sum_t u_t
+    + T b_i^2``, and ``recon = 0.5 * (sum_i SS_i exp(-log s_i^2) / T + sum_i log s_i^2)`` (the
+    Gaussian NLL of :func:`vae_loss`). Same loss and draws as the generic path up to rounding.
+    """
+
+    def __init__(self, model: VAE, x: torch.Tensor) -> None:
+        self.x, self.t = x, x.shape[0]
+        x64 = x.double()
+        self.x_sq = (x64 * x64).sum(dim=0).to(x.dtype)
+        self.x_sum = x64.sum(dim=0).to(x.dtype)
+
+    def loss(self, model: VAE, c: torch.Tensor | None, generator, beta: float):
+        x, t = self.x, self.t
+        mu, logvar = model.encode(x, c)
+        eps = torch.randn(mu.shape, generator=generator, device=mu.device, dtype=mu.dtype)
+        u = model.decoder_input(mu + eps * torch.exp(0.5 * logvar), c)
+        w, b = model.decoder.weight, model.decoder.bias  # N x m, N
+        cross = (u.T @ x).T  # N x m = X'U
+        ss = (
+            self.x_sq
+            - 2.0 * (w * cross).sum(dim=1)
+            - 2.0 * b * self.x_sum
+            + ((w @ (u.T @ u)) * w).sum(dim=1)
+            + 2.0 * b * (w @ u.sum(dim=0))
+            + t * b * b
+        )
+        log_var = model.noise_logvar()
+        recon = 0.5 * ((ss * torch.exp(-log_var)).sum() / t + log_var.sum())
+        kl = kl_per_dim(mu, logvar).sum(dim=1).mean()
+        return recon + beta * kl, recon, kl
+
+
 def _evaluate(model: VAE, x: torch.Tensor, c: torch.Tensor | None, beta: float):
     """Deterministic loss (z = mu) for validation / reporting."""
     was_training = model.training
     model.eval()
     with torch.no_grad():
         xhat, mu, logvar = model(x, c)
-        total, recon, kl = vae_loss(x, xhat, mu, logvar, beta)
+        total, recon, kl = vae_loss(x, xhat, mu, logvar, beta, model.noise_logvar())
     model.train(was_training)
     return total, recon, kl, kl_per_dim(mu, logvar).mean(dim=0)
 
@@ -264,7 +334,8 @@ def train_vae(
     # Model init under a forked RNG so training is seeded without mutating the caller's global RNG.
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(config.seed)
-        model = VAE(N, config.latent_dim, config.hidden, n_cond, config.decoder)
+        model = VAE(N, config.latent_dim, config.hidden, n_cond, config.model_decoder(n_cond),
+                    config.noise)
     model.to(device).train()
     noise_gen = torch.Generator(device=device).manual_seed(config.seed)
     shuffle_gen = torch.Generator().manual_seed(config.seed + 1)
@@ -277,10 +348,21 @@ def train_vae(
 
     opt = _adam(model, config.lr, device)
     # Full batch + linear decoder: the reconstruction loss never materialises the T x N output.
-    fast = _LinearDecoderLoss(model, x_tr) if model.decoder_kind == "linear" else None
+    # (Learned noise weights each stock's squared error: the per-stock form of the same expansion.)
+    fast = None
+    if model.decoder_kind in LINEAR_DECODERS:
+        fast_cls = _LinearDecoderLoss if model.noise_kind == "fixed" else _LinearDecoderNLL
+        fast = fast_cls(model, x_tr)
     batch = n_train if config.batch_size in (0, None) else min(config.batch_size, n_train)
     rows: list[dict] = []
     best_score, best_state, best_epoch, since_best = math.inf, None, None, 0
+    prior_scale = 0.0
+    if model.interaction_weights() is not None and config.interaction_prior_sd:
+        prior_scale = 1.0 / (2.0 * config.interaction_prior_sd**2 * n_train)
+    # The Gaussian NLL with learned noise is a sharper landscape than the sum of squares: at
+    # lr 3e-2, rarely (1 window in ~100 measured), a late spike throws the weights off. Without
+    # early stopping, keep the weights of the epoch with the lowest training loss.
+    keep_best = model.noise_kind == "learned" and not config.patience
     t0 = time.perf_counter()
 
     for epoch in range(1, config.epochs + 1):
@@ -297,8 +379,12 @@ def train_vae(
                 total, recon, kl = fast.loss(model, cb, noise_gen, config.beta)
             else:
                 xhat, mu, logvar = model(xb, cb, generator=noise_gen)
-                total, recon, kl = vae_loss(xb, xhat, mu, logvar, config.beta)
+                total, recon, kl = vae_loss(
+                    xb, xhat, mu, logvar, config.beta, model.noise_logvar()
+                )
             opt.zero_grad(set_to_none=True)
+            if prior_scale:  # Gaussian prior on the per-condition loading deviations
+                total = total + prior_scale * model.interaction_weights().pow(2).sum()
             total.backward()
             opt.step()
             sums += torch.stack([total, recon, kl]).detach() * xb.shape[0]
@@ -312,6 +398,9 @@ def train_vae(
         if not math.isfinite(total_f):
             raise FloatingPointError(f"loss became non-finite at epoch {epoch}; lower lr")
 
+        if keep_best and total_f < best_score:
+            best_score, best_epoch = total_f, epoch
+            best_state = copy.deepcopy(model.state_dict())
         if config.patience:
             score = row.get("val_total", total_f)
             if score < best_score:

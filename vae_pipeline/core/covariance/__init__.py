@@ -17,7 +17,15 @@ from .nonlinear_shrinkage import NonlinearShrinkage
 from .oracle import OracleCovariance
 from .regime import RegimeConditional, regime_conditional
 from .sample import SampleCovariance
-from .vae import CVAECovariance, VAECovariance, VAEPosteriorCovariance, VAEShrunkCovariance
+from .vae import (
+    CVAECovariance,
+    CVAEHeteroCovariance,
+    VAECovariance,
+    VAEHeteroCovariance,
+    VAEPosteriorCovariance,
+    VAEShrunkCovariance,
+    model_noise_variance,
+)
 
 ESTIMATORS: dict[str, type[BaseEstimator]] = {
     "sample": SampleCovariance,
@@ -28,14 +36,18 @@ ESTIMATORS: dict[str, type[BaseEstimator]] = {
     "vae": VAECovariance,
     "vae_posterior": VAEPosteriorCovariance,
     "vae_shrunk": VAEShrunkCovariance,
+    # VAE with a learned per-stock noise variance (trains its own model: noise="learned").
+    "vae_hetero": VAEHeteroCovariance,
     "cvae": CVAECovariance,
+    # CVAE with a learned per-stock noise variance (trains its own model: noise="learned").
+    "cvae_hetero": CVAEHeteroCovariance,
     "oracle": OracleCovariance,
     # Ledoit-Wolf on the training days of the current regime: the CVAE's classical rival.
     "ledoit_wolf_regime": RegimeConditional,
 }
 
 # Estimators whose fit needs regime labels: fit(X, y=labels).
-NEEDS_LABELS = frozenset({"cvae", "ledoit_wolf_regime"})
+NEEDS_LABELS = frozenset({"cvae", "cvae_hetero", "ledoit_wolf_regime"})
 
 
 def make_estimator(name: str, **params: Any) -> BaseEstimator:
@@ -51,6 +63,7 @@ __all__ = [
     "ESTIMATORS",
     "NEEDS_LABELS",
     "CVAECovariance",
+    "CVAEHeteroCovariance",
     "FactorAnalysisCovariance",
     "LedoitWolfCovariance",
     "NonlinearShrinkage",
@@ -59,8 +72,10 @@ __all__ = [
     "RegimeConditional",
     "SampleCovariance",
     "VAECovariance",
+    "VAEHeteroCovariance",
     "VAEPosteriorCovariance",
     "VAEShrunkCovariance",
     "make_estimator",
+    "model_noise_variance",
     "regime_conditional",
 ]

@@ -85,8 +85,22 @@ class NonlinearShrinkage(BaseEstimator):
             )
         self.location_ = arr.mean(axis=0) if self.demean else np.zeros(arr.shape[1])
         xc = arr - self.location_
-        lam, vecs = np.linalg.eigh(xc.T @ xc / n)  # ascending
+        p = arr.shape[1]
+        if p <= n:
+            lam, vecs = np.linalg.eigh(xc.T @ xc / n)  # ascending
+            d = shrunk_eigenvalues(lam, n)
+            self.eigenvalues_ = d
+            self.covariance_ = symmetrise((vecs * d) @ vecs.T)
+            return self
+        # N > n: the n non-null eigenpairs from the thin SVD of the T x N data (O(N T^2), not
+        # an O(N^3) eigendecomposition), and the N - n null directions share one shrunk value,
+        # so cov = d_null I + U (diag(d_top) - d_null) U' whatever basis the null space has.
+        _, s, vt = np.linalg.svd(xc, full_matrices=False)  # descending
+        vecs_top = vt[:n][::-1].T  # N x n, ascending like eigh
+        lam = np.concatenate([np.zeros(p - n), (s[:n] ** 2 / n)[::-1]])
         d = shrunk_eigenvalues(lam, n)
         self.eigenvalues_ = d
-        self.covariance_ = symmetrise((vecs * d) @ vecs.T)
+        cov = (vecs_top * (d[p - n :] - d[0])) @ vecs_top.T
+        cov.flat[:: p + 1] += d[0]
+        self.covariance_ = symmetrise(cov)
         return self

@@ -3,7 +3,10 @@
 Reference ("vae", "cvae"): Monte-Carlo systematic part -- decode z ~ N(0, I) with a seeded
 generator, de-standardise, sample covariance -- plus the diagonal of the per-stock variance of the
 training reconstruction residual (in return units). Omitting that idiosyncratic part makes the
-matrix near-singular (rank k) and the min-variance portfolio over-levers.
+matrix near-singular (rank k) and the min-variance portfolio over-levers. The CVAE's decoder is
+the conditional linear one by default (regime-specific loadings, partially pooled): with the plain
+linear decoder the one-hot regime only shifts the decoder bias, so the decoded covariance would be
+the same in both regimes (``CVAECovariance(decoder="linear")`` keeps that set-up).
 
 Improved variants, kept under their own names so the reference stays as specified:
 - "vae_posterior": the systematic part decodes the *aggregated posterior* (each training day's
@@ -11,6 +14,15 @@ Improved variants, kept under their own names so the reference stays as specifie
   pushed to unit variance still gets its fitted scale.
 - "vae_shrunk": reference systematic part + a Ledoit-Wolf-shrunk full residual covariance instead
   of its diagonal (keeps the residual correlation the k latents miss, e.g. sector co-movement).
+- "vae_hetero": a VAE trained with a learned per-stock noise variance (``noise="learned"``, the
+  Gaussian NLL; with the linear decoder its ELBO is the factor-analysis likelihood rather than
+  probabilistic PCA's); reference systematic part + the model's own noise variance
+  ``diag(exp(log_noise_var) * scale^2)`` as the idiosyncratic part.
+- "cvae_hetero": the same for the CVAE (one noise variance per stock, shared by the regimes).
+
+A variant that needs a differently trained model says so in the class attribute
+``train_overrides`` (``TrainConfig`` fields); :meth:`VAECovariance.train_config` applies it and
+``core.experiment`` trains one model per distinct dict.
 
 ``trained`` (a ``TrainResult``) skips training: the pipeline trains once and reuses the model via
 :meth:`VAECovariance.from_trained`. When it is set, the training hyper-parameters are ignored.
@@ -18,6 +30,7 @@ Improved variants, kept under their own names so the reference stays as specifie
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -49,6 +62,9 @@ class VAECovariance(BaseEstimator):
     Attributes after fit: ``covariance_``, ``systematic_`` (N x N), ``idiosyncratic_`` (N x N),
     ``result_`` (the ``TrainResult`` used).
     """
+
+    # TrainConfig fields this estimator trains with on top of its own parameters (see module doc).
+    train_overrides: dict[str, Any] = {}
 
     def __init__(
         self,
@@ -93,7 +109,7 @@ class VAECovariance(BaseEstimator):
             epochs=cfg.epochs,
             lr=cfg.lr,
             hidden=cfg.hidden,
-            decoder=cfg.decoder,
+            decoder=result.model.decoder_kind,  # a CVAE's is TrainConfig.cvae_decoder
             n_samples=n_samples,
             seed=seed,
             device=cfg.device,
@@ -115,6 +131,7 @@ class VAECovariance(BaseEstimator):
         )
         if self.lr is not None:
             kwargs["lr"] = self.lr
+        kwargs.update(self.train_overrides)
         return TrainConfig(**kwargs).validate()
 
     # -- fitting ------------------------------------------------------------------------------
@@ -204,6 +221,11 @@ class CVAECovariance(VAECovariance):
     comes from the training days of that regime (all days if fewer than ``min_regime_days``).
     ``n_conditions=None`` -> ``max(label) + 1`` (at least 2), as in ``train_vae``.
     Extra attributes: ``condition_`` (the regime used), ``n_days_used_``.
+
+    ``decoder`` (default ``"conditional_linear"``: regime-specific loadings, partially pooled by a
+    Gaussian prior of sd ``interaction_prior_sd`` on their deviations; see ``TrainConfig``) is the
+    CVAE's decoder, ``TrainConfig.cvae_decoder``. With ``"linear"`` the condition only shifts the
+    decoder bias, so the systematic part is the same in every regime.
     """
 
     def __init__(
@@ -213,7 +235,7 @@ class CVAECovariance(VAECovariance):
         epochs: int = 300,
         lr: float | None = None,
         hidden: int = 64,
-        decoder: str = "linear",
+        decoder: str = "conditional_linear",
         n_samples: int = 2000,
         seed: int = 42,
         device: str = "auto",
@@ -221,6 +243,7 @@ class CVAECovariance(VAECovariance):
         condition: int | None = None,
         n_conditions: int | None = None,
         min_regime_days: int = 30,
+        interaction_prior_sd: float | None = 0.05,
     ) -> None:
         super().__init__(
             latent_dim=latent_dim,
@@ -237,6 +260,15 @@ class CVAECovariance(VAECovariance):
         self.condition = condition
         self.n_conditions = n_conditions
         self.min_regime_days = min_regime_days
+        self.interaction_prior_sd = interaction_prior_sd
+
+    def train_config(self) -> TrainConfig:
+        """As the VAE's, with ``decoder`` as the CVAE's (``cvae_decoder``) and its prior sd."""
+        return replace(
+            super().train_config(),
+            cvae_decoder=self.decoder,
+            interaction_prior_sd=self.interaction_prior_sd,
+        ).validate()
 
     def _result(self, X: ArrayLike, labels: np.ndarray | None) -> TrainResult:
         if self.trained is not None:
@@ -258,3 +290,47 @@ class CVAECovariance(VAECovariance):
         self.condition_, self.n_days_used_ = cond, int(rows.sum())
         self._finish(result, self._systematic(result, X, cond, labels), residuals)
         return self
+
+
+def model_noise_variance(result: TrainResult) -> np.ndarray:
+    """Per-stock noise variance of a ``noise="learned"`` model, in return units (N,) float64."""
+    log_var = result.model.noise_logvar()
+    if log_var is None:
+        raise ValueError("the model was trained with noise='fixed'; it has no learned noise variance")
+    var = np.exp(log_var.detach().cpu().numpy().astype(np.float64))
+    return var * np.asarray(result.standardiser.scale_, dtype=np.float64) ** 2
+
+
+class _LearnedNoiseResidual:
+    """Mixin: the idiosyncratic part is the model's own learned noise variance (diagonal)."""
+
+    train_overrides: dict[str, Any] = {"noise": "learned"}
+
+    def _finish(self, result: TrainResult, systematic: np.ndarray, residuals: np.ndarray) -> None:
+        try:
+            self.noise_variance_ = model_noise_variance(result)
+        except ValueError as exc:
+            raise ValueError(f"{type(self).__name__}: {exc}") from None
+        super()._finish(result, systematic, residuals)  # type: ignore[misc]
+
+    def _residual_covariance(self, residuals: np.ndarray) -> np.ndarray:
+        return np.diag(self.noise_variance_)
+
+
+class VAEHeteroCovariance(_LearnedNoiseResidual, VAECovariance):
+    """"vae_hetero": VAE with a learned per-stock noise variance (``TrainConfig(noise="learned")``).
+
+    Systematic part as the reference (prior Monte-Carlo decode); idiosyncratic part
+    ``diag(exp(log_noise_var) * scale^2)``. Extra attribute: ``noise_variance_`` (N,).
+    """
+
+
+class CVAEHeteroCovariance(_LearnedNoiseResidual, CVAECovariance):
+    """"cvae_hetero": the CVAE with a learned per-stock noise variance (shared by the regimes).
+
+    With the default conditional linear decoder it is a regime-conditional factor-analysis model
+    whose regime loadings are partially pooled (the CVAE's rival is FA on one regime's days).
+
+    Systematic part as ``cvae`` (prior decode with the regime's one-hot condition); idiosyncratic
+    part the model's noise variance. Extra attribute: ``noise_variance_`` (N,).
+    """
