@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 
-.PHONY: run test ui lint bench validate clean setup
+.PHONY: run test ui lint bench validate clean setup study
 
 setup: $(STAMP) $(DAGSTER_HOME)/dagster.yaml
 
@@ -37,9 +37,13 @@ validate: setup
 lint: setup
 	$(BIN)/ruff check .
 
+## bench: every scale / speed figure of issue 6 in one table (BENCH_ARGS="--quick": N = 60, 500)
 bench: setup
-	$(BIN)/python benchmarks/bench_estimators.py
-	$(BIN)/python benchmarks/bench_vae.py
+	$(BIN)/python benchmarks/run_all.py $(BENCH_ARGS)
+
+## study: the real-data study on ../shared/data/real (STUDY_ARGS="--epochs 150 --out /tmp/s.json")
+study: setup
+	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-2} $(BIN)/python benchmarks/real_data_study.py $(STUDY_ARGS)
 
 clean:
 	rm -rf $(DAGSTER_HOME) data/*.duckdb data/*.duckdb.wal

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import warnings
 
-from dagster import BetaWarning, Definitions, in_process_executor
+from dagster import BetaWarning, Definitions
 
 from vae_pipeline.assets import build_assets
-from vae_pipeline.io_managers import VaeDuckDBIOManager
+from vae_pipeline.executors import pipeline_executor
+from vae_pipeline.parquet_io import io_manager_from_env
 from vae_pipeline.partitions import trading_day_partitions
 from vae_pipeline.resources import DataSourceResource, training_config_class
 from vae_pipeline.schedules import build_schedule, daily_refit_job
@@ -25,18 +26,20 @@ def build_definitions(
     settings = settings or PipelineSettings.from_env()
     partitions = trading_day_partitions(settings.start)
     assets = build_assets(partitions, settings, training_config_class(settings))
-    job = daily_refit_job(partitions)
+    executor = pipeline_executor()  # VAE_PIPELINE_EXECUTOR, in_process by default
+    job = daily_refit_job(partitions, executor)
     settings.db_path.parent.mkdir(parents=True, exist_ok=True)
     return Definitions(
         assets=assets,
         jobs=[job],
         schedules=[build_schedule(job)],
         resources={
-            "io_manager": VaeDuckDBIOManager(database=str(settings.db_path), schema="main"),
+            # the DuckDB file, or Parquet files several workers share (VAE_PIPELINE_IO=parquet)
+            "io_manager": io_manager_from_env(settings),
             "source": source or DataSourceResource.from_settings(settings),
         },
         # DuckDB locks the file per process: steps run in the run's own process by default.
-        executor=in_process_executor,
+        executor=executor,
     )
 
 

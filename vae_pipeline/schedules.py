@@ -22,19 +22,21 @@ DAILY_REFIT_JOB = "daily_refit"
 REFIT_CRON = "30 1 * * 2-6"
 
 
-def daily_refit_job(partitions):
+def daily_refit_job(partitions, executor=None):
     """Refit and score the whole graph for one trading day (the unpartitioned roll-ups too).
 
     In-process by default (DuckDB locks the file per process); a backfill may switch to
     ``{"execution": {"config": {"multiprocess": {}}}}``: the ``duckdb`` pool in dagster.yaml
-    then keeps the file's writers to one step at a time.
+    then keeps the file's writers to one step at a time. Another ``executor`` (k8s, celery,
+    dask: ``vae_pipeline.executors``) replaces both.
     """
+    chosen = executor is not None and executor.name not in ("in_process", "multi_or_in_process_executor")
     return define_asset_job(
         DAILY_REFIT_JOB,
         selection=AssetSelection.all(),
         partitions_def=partitions,
-        executor_def=multi_or_in_process_executor,
-        config={"execution": {"config": {"in_process": {}}}},
+        executor_def=executor if chosen else multi_or_in_process_executor,
+        config=None if chosen else {"execution": {"config": {"in_process": {}}}},
         description="Refit the VAE / CVAE on the trailing window and score every estimator for one day.",
     )
 

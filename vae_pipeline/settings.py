@@ -21,6 +21,11 @@ _ENV_NAMES = {
     "latent_dim": "LATENT",
     "prices_path": "PRICES",
     "sectors_path": "SECTORS",
+    "factors_path": "FACTORS",
+    "macro_path": "MACRO",
+    "market_path": "MARKET",
+    "universe_path": "UNIVERSE",
+    "cache_path": "CACHE",
 }
 
 
@@ -45,6 +50,23 @@ class PipelineSettings(BaseModel):
     embedding: Literal["pca", "umap", "auto"] = "pca"
     prices_path: Path | None = None
     sectors_path: Path | None = None
+    # Real data (issue 4): observables files, the yfinance universe, the download cache.
+    factors_path: Path | None = Field(None, description="French-style daily factors CSV")
+    macro_path: Path | None = Field(None, description="CSV with vix and a term spread")
+    market_path: Path | None = Field(None, description="CSV of a market index level")
+    tickers: str | None = Field(None, description="yfinance tickers, comma-separated")
+    universe_path: Path | None = Field(None, description="yfinance universe CSV (ticker[,sector])")
+    cache_path: Path | None = Field(None, description="DuckDB file of raw downloads (default: db)")
+    fetch_retries: int = Field(4, ge=1, le=20, description="attempts per download")
+    # Cleaning (core.cleaning): coverage, stale prices, vendor glitches, winsorisation.
+    min_coverage: float = Field(1.0, gt=0.0, le=1.0, description="genuine-return share of W")
+    max_fill_run: int = Field(5, ge=0, le=252, description="longest hole filled with 0")
+    stale_days: int = Field(5, ge=0, le=252, description="zero-return run that is stale (0 off)")
+    split_move: float = Field(1.8, gt=1.0, description="price factor opening a reversed pair")
+    split_tolerance: float = Field(0.1, ge=0.0, le=1.0, description="reversal tolerance")
+    max_move: float = Field(4.0, gt=1.0, description="price factor of an absurd single day")
+    winsor_low: float = Field(-0.75, ge=-0.95, lt=0.0, description="lowest stored return")
+    winsor_high: float = Field(1.0, gt=0.0, le=1.0, description="highest stored return")
 
     @model_validator(mode="after")
     def _check(self) -> PipelineSettings:
@@ -58,7 +80,28 @@ class PipelineSettings(BaseModel):
             raise ValueError(f"latent_dim={self.latent_dim} must be below n_names={self.n_names}")
         if self.source == "csv" and self.prices_path is None:
             raise ValueError(f"source=csv needs {ENV_PREFIX}PRICES (a CSV or Parquet file)")
+        if self.source == "yfinance" and not (self.tickers or self.universe_path):
+            raise ValueError(
+                f"source=yfinance needs {ENV_PREFIX}TICKERS (comma-separated) or "
+                f"{ENV_PREFIX}UNIVERSE (a CSV with a ticker column)"
+            )
         return self
+
+    def cleaning(self):
+        """The cleaning thresholds as a ``core.cleaning.CleaningConfig`` (W = the window)."""
+        from vae_pipeline.core.cleaning import CleaningConfig
+
+        return CleaningConfig(
+            window=self.window,
+            min_coverage=self.min_coverage,
+            max_fill_run=self.max_fill_run,
+            stale_days=self.stale_days,
+            split_move=self.split_move,
+            split_tolerance=self.split_tolerance,
+            max_move=self.max_move,
+            winsor_low=self.winsor_low,
+            winsor_high=self.winsor_high,
+        )
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None, **overrides) -> PipelineSettings:

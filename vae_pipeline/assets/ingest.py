@@ -9,7 +9,12 @@ from vae_pipeline.checks import gate, gate_specs
 from vae_pipeline.core.calendar import trading_days
 from vae_pipeline.core.validation import check_returns
 from vae_pipeline.resources import DataSourceResource
-from vae_pipeline.sources.base import OBSERVABLE_COLUMNS, RETURNS_COLUMNS
+from vae_pipeline.sources.base import (
+    OBSERVABLE_COLUMNS,
+    RETURNS_COLUMNS,
+    first_date,
+    last_date,
+)
 
 
 def _span(context: AssetExecutionContext) -> tuple[pd.Timestamp, pd.Timestamp]:
@@ -20,12 +25,25 @@ def _span(context: AssetExecutionContext) -> tuple[pd.Timestamp, pd.Timestamp]:
     return start, end
 
 
-def _outages(long: pd.DataFrame, start, end) -> list[str]:
-    """Trading days in the span with an empty cross-section (a holiday is not an outage)."""
-    missing = trading_days(start, end).difference(pd.DatetimeIndex(long["date"].unique()))
-    return [f"no returns on trading day {d:%Y-%m-%d}" for d in missing[:5]] + (
-        [f"... and {len(missing) - 5} more"] if len(missing) > 5 else []
-    )
+def _outages(long: pd.DataFrame, start, end, first=None, last=None) -> list[str]:
+    """Trading days in the span with an empty cross-section (a holiday is not an outage).
+
+    Days before the source's first day with a return are before its history, not outages;
+    days after its last are outages whose message says where the data ends."""
+    days = trading_days(max(start, first) if first is not None else start, end)
+    missing = days.difference(pd.DatetimeIndex(long["date"].unique()))
+    ends = f" (the source's data ends on {last:%Y-%m-%d})" if last is not None else ""
+    found = [
+        f"no returns on trading day {d:%Y-%m-%d}{ends if last is not None and d > last else ''}"
+        for d in missing[:5]
+    ]
+    return found + ([f"... and {len(missing) - 5} more"] if len(missing) > 5 else [])
+
+
+def _report(source, method: str, *args) -> dict:
+    """A source's optional metadata (``returns_report`` / ``observables_report``), or {}."""
+    found = getattr(source, method, None)
+    return found(*args) if callable(found) else {}
 
 
 def build(partitions) -> list:
@@ -43,21 +61,30 @@ def build(partitions) -> list:
     def raw_returns(context: AssetExecutionContext, source: DataSourceResource):
         """Daily simple returns of every name (long: date, ticker, ret), one partition per day.
 
-        A history backfill runs as a single run. Refused before storage: non-finite or
-        absurd returns, duplicate (date, ticker), thin cross-sections, and an empty
-        cross-section on a trading day (an exchange holiday stores nothing, by design).
+        A history backfill runs as a single run. Real data arrives cleaned by the source
+        (``core.cleaning``: glitches, stale runs, coverage, winsorisation; counts in the
+        metadata). Refused before storage: non-finite or absurd returns, duplicate (date,
+        ticker), thin cross-sections, and an empty cross-section on a trading day (an exchange
+        holiday, or a day before the source's history begins, stores nothing, by design).
         """
         start, end = _span(context)
-        long = source.get().returns(start, end)
+        data = source.get()
+        long = data.returns(start, end)
         long = long[(long["date"] >= start) & (long["date"] <= end)][RETURNS_COLUMNS]
+        first, last = first_date(data), last_date(data)
         problems = check_returns(long, source.min_names)
-        problems["enough_names"] = problems["enough_names"] + _outages(long, start, end)
+        problems["enough_names"] = problems["enough_names"] + _outages(
+            long, start, end, first, last
+        )
         metadata = {
             "rows": len(long),
             "days": int(long["date"].nunique()),
             "names": int(long["ticker"].nunique()),
             "source": source.source,
+            **_report(data, "returns_report", start, end),
         }
+        if first is not None and start < first:
+            metadata["before_history"] = f"the source's first return is on {first:%Y-%m-%d}"
         yield from gate(context, long.reset_index(drop=True), problems, metadata)
 
     @asset(
@@ -73,7 +100,8 @@ def build(partitions) -> list:
         """Market return, a volatility index (VIX-like), a macro slope (term spread) and the
         regime label (0 expansion, 1 contraction, from the trailing market trend) per day."""
         start, end = _span(context)
-        obs = source.get().observables(start, end)
+        data = source.get()
+        obs = data.observables(start, end)
         obs = obs[(obs["date"] >= start) & (obs["date"] <= end)][OBSERVABLE_COLUMNS]
         values = obs[["market", "volatility", "macro_slope"]].to_numpy(dtype=float)
         problems = []
@@ -84,6 +112,7 @@ def build(partitions) -> list:
         metadata = {
             "rows": len(obs),
             "contraction_share": float(obs["regime"].mean()) if len(obs) else 0.0,
+            **_report(data, "observables_report"),
         }
         yield from gate(
             context, obs.reset_index(drop=True), {"observables_valid": problems}, metadata

@@ -34,3 +34,25 @@ class ReturnsSource(Protocol):
 
     def true_factors(self, start: pd.Timestamp, end: pd.Timestamp) -> pd.DataFrame | None:
         """True factor returns (index date) when known, else None."""
+
+    def first_date(self) -> pd.Timestamp | None:
+        """The first trading day holding a return (None: unbounded, e.g. synthetic).
+
+        Days before it are "before the data", not outages."""
+
+    def last_date(self) -> pd.Timestamp | None:
+        """The last trading day holding a return (None: unbounded, e.g. synthetic).
+
+        ``vae run`` without ``--day`` materialises min(last complete trading day, this)."""
+
+
+def first_date(source) -> pd.Timestamp | None:
+    """``source.first_date()``, or None for a source without the method."""
+    method = getattr(source, "first_date", None)
+    return method() if callable(method) else None
+
+
+def last_date(source) -> pd.Timestamp | None:
+    """``source.last_date()``, or None for a source without the method."""
+    method = getattr(source, "last_date", None)
+    return method() if callable(method) else None

@@ -62,3 +62,13 @@ class SyntheticSource:
 
     def true_factors(self, start, end) -> pd.DataFrame:
         return self.panel(end).factors.loc[pd.Timestamp(start) :]
+
+    def first_date(self) -> None:
+        return None  # generated on demand from the configured start
+
+    def last_date(self) -> None:
+        return None  # generated up to any day asked for
+
+    def observables_report(self) -> dict:
+        return {"observable_market": "synthetic truth", "observable_volatility": "synthetic VIX",
+                "observable_macro_slope": "synthetic term spread"}

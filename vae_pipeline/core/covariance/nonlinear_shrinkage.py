@@ -86,13 +86,13 @@ class NonlinearShrinkage(BaseEstimator):
         self.location_ = arr.mean(axis=0) if self.demean else np.zeros(arr.shape[1])
         xc = arr - self.location_
         p = arr.shape[1]
-        if p <= n:
+        if 2 * n > p:  # N < 2(T - 1): the N x N eigendecomposition is the cheaper route
             lam, vecs = np.linalg.eigh(xc.T @ xc / n)  # ascending
             d = shrunk_eigenvalues(lam, n)
             self.eigenvalues_ = d
             self.covariance_ = symmetrise((vecs * d) @ vecs.T)
             return self
-        # N > n: the n non-null eigenpairs from the thin SVD of the T x N data (O(N T^2), not
+        # N >= 2n: the n non-null eigenpairs from the thin SVD of the T x N data (O(N T^2), not
         # an O(N^3) eigendecomposition), and the N - n null directions share one shrunk value,
         # so cov = d_null I + U (diag(d_top) - d_null) U' whatever basis the null space has.
         _, s, vt = np.linalg.svd(xc, full_matrices=False)  # descending

@@ -1,0 +1,379 @@
+"""One full refit of partition d, called directly and materialised through Dagster.
+
+    .venv/bin/python benchmarks/refit.py --n 500 --mode direct
+    .venv/bin/python benchmarks/refit.py --n 500 --mode dagster --repeats 3
+
+Both modes do the same work for trading day d (2024-06-03) with W = 504, H = 21 and
+T = 2520 days of seed-42 synthetic history: the day's cross-section, the standardised
+window, VAE + CVAE training (300 full-batch epochs each), latent factors, interpretation
+(with PCA and factor-analysis baselines), the stock embedding (PCA, no UMAP), every
+covariance estimator kept as its min-variance decision, the scorecard of the decision made
+at d - H, the anomaly report and its test of the d - H flags, and the horse-race roll-up.
+
+- ``direct``: the pure layer (and the assets' own pure helpers) on in-memory frames;
+  the decision chain of d - H is computed first, untimed.
+- ``dagster``: the history up to d - 1 and the decision chain of d - H are materialised
+  first (untimed) into a fresh DuckDB file with a temporary SQLite Dagster instance; then
+  the partitioned assets of d plus ``horse_race`` are materialised in one in-process run.
+
+Each mode prints one JSON line: best-of-``repeats`` seconds, per-stage seconds, the peak
+resident memory of the timed part (VmHWM, reset before it), and for ``dagster`` the bytes
+the partition added to the DuckDB file. Run each mode in its own process (``run_all.py``
+does) so the peaks do not mix.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import tempfile
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+DAY = pd.Timestamp("2024-06-03")  # a Monday; d - 21 trading days is 2024-05-02
+HISTORY, WINDOW, HORIZON, EPOCHS = 2520, 504, 21, 300
+PARTITIONED = [
+    "raw_returns", "market_observables", "standardised_panel", "trained_vae", "trained_cvae",
+    "latent_factors", "factor_interpretation", "covariance_estimates", "minvar_scorecard",
+    "anomaly_report", "stock_embedding",
+]  # fmt: skip
+ROLL_UPS = ["horse_race"]
+
+
+def bench_settings(n: int, db_path: Path, history: int = HISTORY, epochs: int = EPOCHS):
+    """Settings of the benchmark: N names, T = ``history`` trading days up to DAY."""
+    from vae_pipeline.core.calendar import shift_trading_days
+    from vae_pipeline.settings import PipelineSettings
+
+    start = shift_trading_days(DAY, -(history - 1))
+    return PipelineSettings(
+        db_path=db_path, start=f"{start:%Y-%m-%d}", n_names=n, window=WINDOW, horizon=HORIZON,
+        epochs=epochs, seed=42, device="cpu", embedding="pca", min_names=10,
+    )  # fmt: skip
+
+
+# -- peak memory ---------------------------------------------------------------------------
+def reset_peak_rss() -> None:
+    """Reset VmHWM (Linux >= 4.0: writing 5 to clear_refs); no-op elsewhere."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+    except OSError:
+        pass
+
+
+def peak_rss_bytes() -> int:
+    """VmHWM of this process (peak resident set since start or the last reset)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+class Stages:
+    """Accumulates wall time per named stage."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+
+    @contextmanager
+    def __call__(self, name: str):
+        t0 = time.perf_counter()
+        yield
+        self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - t0
+
+
+# -- direct: the same computation without Dagster ------------------------------------------
+class DirectRefit:
+    """Partition d's computation on in-memory frames, mirroring the asset bodies."""
+
+    def __init__(self, settings) -> None:
+        from vae_pipeline.sources import make_source
+
+        self.settings = settings
+        self.source = make_source(settings)
+        self.decision = None  # (model, weights frame, window) of d - H
+
+    def _window(self, panel, day) -> pd.DataFrame:
+        from vae_pipeline.core.panel import expected_window
+        from vae_pipeline.core.validation import window_complete
+
+        expected = expected_window(day, self.settings.window)
+        wide = panel.returns.loc[expected[0] : expected[-1]]
+        if window_complete(wide.index, expected):
+            raise RuntimeError("incomplete window")
+        return wide.dropna(axis=1, how="any")
+
+    def _config(self):
+        from vae_pipeline.core.training import TrainConfig
+
+        s = self.settings
+        return TrainConfig(
+            latent_dim=s.latent_dim, beta=s.beta, epochs=s.epochs, seed=s.seed, device=s.device
+        ).validate()
+
+    def _covariances(self, window, day, vae, cvae, regimes):
+        from vae_pipeline.assets.risk import min_variance_decisions
+        from vae_pipeline.core.estimate import estimate_covariances
+
+        tickers = list(window.columns)
+        covs = estimate_covariances(
+            window, k=self.settings.latent_dim, vae=vae, cvae=cvae, regimes=regimes,
+            oracle=self.source.oracle_covariance(day, tickers), seed=self.settings.seed,
+        )  # fmt: skip
+        frame, psd, weight_problems, _ = min_variance_decisions(covs, tickers)
+        if psd or weight_problems:
+            raise RuntimeError(f"covariance problems: {psd + weight_problems}")
+        return frame
+
+    def prepare(self) -> None:
+        """The decision chain of d - H (untimed): its models and min-variance weights."""
+        from vae_pipeline.core.calendar import shift_trading_days
+        from vae_pipeline.core.training import train_vae
+
+        decision = shift_trading_days(DAY, -self.settings.horizon)
+        panel = self.source.panel(decision)
+        window = self._window(panel, decision)
+        regimes = panel.observables["regime"].reindex(window.index).to_numpy(dtype=int)
+        vae = train_vae(window, self._config())
+        cvae = train_vae(window, self._config(), conditions=regimes)
+        self.decision = (decision, vae, self._covariances(window, decision, vae, cvae, regimes))
+
+    def run(self) -> Stages:
+        """Partition d, timed by stage."""
+        from vae_pipeline.assets.anomalies import model_errors
+        from vae_pipeline.assets.evaluation import score_decision
+        from vae_pipeline.core.anomaly import (
+            anomaly_test,
+            flag_anomalies,
+            market_residual_returns,
+            max_drawdown,
+        )
+        from vae_pipeline.core.embedding import embed
+        from vae_pipeline.core.horse_race import summarise_scorecards
+        from vae_pipeline.core.interpretation import baseline_latents, interpret
+        from vae_pipeline.core.standardise import Standardiser
+        from vae_pipeline.core.training import train_vae
+        from vae_pipeline.core.validation import check_returns
+
+        s, src, st = self.settings, self.source, Stages()
+        day = DAY
+        with st("ingest"):
+            long = src.returns(day, day)
+            if any(check_returns(long, s.min_names).values()):
+                raise RuntimeError("bad cross-section")
+            src.observables(day, day)
+            panel = src.panel(day)
+        with st("standardised_panel"):
+            window = self._window(panel, day)
+            z = Standardiser().fit(window).transform(window)
+            z.mean(axis=0), z.std(axis=0)
+        observables = panel.observables
+        regimes = observables["regime"].reindex(window.index).to_numpy(dtype=int)
+        with st("trained_vae"):
+            vae = train_vae(window, self._config())
+        with st("trained_cvae"):
+            cvae = train_vae(window, self._config(), conditions=regimes)
+        with st("latent_factors"):
+            means = vae.encode_mean(window)
+            latents = pd.DataFrame(
+                means, index=window.index, columns=[f"z{i + 1}" for i in range(means.shape[1])]
+            )
+        with st("factor_interpretation"):
+            k = latents.shape[1]
+            baselines = {
+                m: baseline_latents(window, k, method=m, seed=s.seed)
+                for m in ("pca", "factor_analysis")
+            }
+            obs = observables.loc[window.index, ["market", "volatility", "macro_slope"]]
+            truth = src.true_factors(window.index[0], day)
+            interpret(latents, obs, truth.loc[window.index], baselines)
+        with st("stock_embedding"):
+            sectors = src.sectors().reindex(window.columns).fillna("Unknown")
+            embed(window, latents, sectors, method="pca", seed=s.seed)
+        with st("covariance_estimates"):
+            self._covariances(window, day, vae, cvae, regimes)
+        decision, past_vae, weights = self.decision
+        with st("minvar_scorecard"):
+            held = panel.returns.loc[(panel.returns.index > decision) & (panel.returns.index <= day)]
+            card = score_decision(weights, held).assign(decision_date=decision, date=day)
+        with st("anomaly_report"):
+            market = observables["market"]
+            report = model_errors(vae, window, market)
+            report["flagged"] = flag_anomalies(report["recon_error"])
+            planted = src.planted_anomalies()
+            past = self._window(panel, decision)
+            before = model_errors(past_vae, past, market)
+            span = pd.concat([past, held[past.columns]]).dropna(axis=1)
+            resid = market_residual_returns(span, market.reindex(span.index)).loc[held.index]
+            anomaly_test(before["recon_error"], resid, before["idio_vol"],
+                         planted=planted.astype(bool), seed=s.seed)  # fmt: skip
+            max_drawdown(resid)
+        with st("horse_race"):
+            summarise_scorecards(card, horizon=s.horizon)
+        return st
+
+
+# -- dagster: the same computation materialised ---------------------------------------------
+class DagsterRefit:
+    """The partition materialised in-process with a temporary SQLite instance."""
+
+    def __init__(self, settings, home: Path, instance: str = "sqlite") -> None:
+        from vae_pipeline.definitions import build_definitions
+
+        self.settings = settings
+        self.defs = build_definitions(settings)
+        self.job = self.defs.resolve_implicit_global_asset_job_def()
+        self.instance = make_instance(instance, home)
+
+    def _run(self, names, instance=None, **kwargs):
+        from dagster import AssetKey
+
+        result = self.job.execute_in_process(
+            instance=instance or self.instance,
+            asset_selection=[AssetKey(n) for n in names],
+            **kwargs,
+        )
+        if not result.success:
+            raise RuntimeError(f"run of {names} failed")
+        return result
+
+    def prepare(self) -> dict[str, float]:
+        """History up to d - 1 (one single run) and the decision chain of d - H (untimed)."""
+        from dagster import DagsterInstance
+
+        from vae_pipeline.core.calendar import shift_trading_days
+        from vae_pipeline.runner import (
+            DECISION_ASSETS,
+            HISTORY_ASSETS,
+            RANGE_END_TAG,
+            RANGE_START_TAG,
+        )
+
+        seconds = {}
+        t0 = time.perf_counter()
+        before = shift_trading_days(DAY, -1)
+        # An in-memory instance for the 10-year history: its ~2 x 2600 partition events
+        # would take minutes in SQLite and are not what is measured.
+        self._run(HISTORY_ASSETS, instance=DagsterInstance.ephemeral(),
+                  tags={RANGE_START_TAG: self.settings.start,
+                        RANGE_END_TAG: f"{before:%Y-%m-%d}"})  # fmt: skip
+        seconds["history"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        decision = shift_trading_days(DAY, -self.settings.horizon)
+        self._run(DECISION_ASSETS, partition_key=f"{decision:%Y-%m-%d}")
+        seconds["decision_chain"] = time.perf_counter() - t0
+        return seconds
+
+    def run(self, day: pd.Timestamp = DAY, names=None) -> tuple[Stages, object]:
+        st = Stages()
+        with st("run"):
+            result = self._run(names or PARTITIONED + ROLL_UPS, partition_key=f"{day:%Y-%m-%d}")
+        for step in self.instance.get_run_step_stats(result.run_id):
+            if step.end_time and step.start_time:
+                st.seconds[step.step_key] = step.end_time - step.start_time
+        return st, result
+
+    def partition_bytes(self, before: int) -> tuple[int, dict[str, int]]:
+        """Bytes the partition added to the checkpointed file, and its rows per table."""
+        import duckdb
+
+        size = checkpointed_size(self.settings.db_path)
+        rows = {}
+        with duckdb.connect(str(self.settings.db_path), read_only=True) as con:
+            for table in PARTITIONED:
+                rows[table] = con.execute(
+                    f'select count(*) from main."{table}" where date = ?', [DAY.to_pydatetime()]
+                ).fetchall()[0][0]
+        return size - before, rows
+
+
+def make_instance(kind: str, home: Path):
+    """A Dagster instance: ``memory`` (ephemeral), ``sqlite`` (a temporary DAGSTER_HOME, the
+    laptop default) or ``postgres`` (``deploy/dagster.yaml``, server from DAGSTER_PG_*)."""
+    import shutil
+
+    from dagster import DagsterInstance
+
+    if kind == "memory":
+        return DagsterInstance.ephemeral()
+    home.mkdir(parents=True, exist_ok=True)
+    if kind == "sqlite":
+        return DagsterInstance.local_temp(str(home))
+    if kind == "postgres":
+        shutil.copy(Path(__file__).resolve().parents[1] / "deploy" / "dagster.yaml", home)
+        return DagsterInstance.from_config(str(home))
+    raise ValueError(f"unknown instance kind {kind!r}: memory, sqlite or postgres")
+
+
+def checkpointed_size(db_path: Path) -> int:
+    """The DuckDB file's size after a CHECKPOINT (the WAL folded in)."""
+    import duckdb
+
+    with duckdb.connect(str(db_path)) as con:
+        con.execute("CHECKPOINT")
+    return db_path.stat().st_size
+
+
+# -- entry point ---------------------------------------------------------------------------
+def measure(n: int, mode: str, repeats: int, history: int, epochs: int,
+            instance: str = "sqlite") -> dict:
+    with tempfile.TemporaryDirectory(prefix=f"vae_bench_{mode}_{n}_") as tmp:
+        tmp = Path(tmp)
+        settings = bench_settings(n, tmp / "bench.duckdb", history=history, epochs=epochs)
+        out: dict = {"n": n, "mode": mode, "instance": instance if mode == "dagster" else None,
+                     "history": history, "window": WINDOW,
+                     "epochs": epochs, "load_before": os.getloadavg()[0]}  # fmt: skip
+        t0 = time.perf_counter()
+        if mode == "direct":
+            runner = DirectRefit(settings)
+            runner.prepare()
+        else:
+            runner = DagsterRefit(settings, tmp / "home", instance)
+            out["prepare"] = runner.prepare()
+            before = checkpointed_size(settings.db_path)
+        out["prepare_seconds"] = time.perf_counter() - t0
+        best, stages, peak = np.inf, {}, 0
+        for _ in range(repeats):
+            reset_peak_rss()
+            t0 = time.perf_counter()
+            found = runner.run()
+            seconds = time.perf_counter() - t0
+            peak = max(peak, peak_rss_bytes())
+            if mode == "dagster":
+                found = found[0]
+                if "partition_bytes" not in out:  # the first write of the partition
+                    out["partition_bytes"], out["rows"] = runner.partition_bytes(before)
+                    out["db_bytes"] = settings.db_path.stat().st_size
+            if seconds < best:
+                best, stages = seconds, found.seconds
+        out.update(seconds=best, stages=stages, peak_rss=peak, load_after=os.getloadavg()[0])
+    return out
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n", type=int, default=500)
+    parser.add_argument("--mode", choices=["direct", "dagster"], default="direct")
+    parser.add_argument("--repeats", type=int, default=1)
+    parser.add_argument("--history", type=int, default=HISTORY, help="trading days T")
+    parser.add_argument("--epochs", type=int, default=EPOCHS)
+    parser.add_argument("--instance", choices=["memory", "sqlite", "postgres"], default="sqlite",
+                        help="Dagster instance of the timed run (dagster mode)")
+    args = parser.parse_args(argv)
+    print(json.dumps(
+        measure(args.n, args.mode, args.repeats, args.history, args.epochs, args.instance)
+    ))
+
+
+if __name__ == "__main__":
+    main()
