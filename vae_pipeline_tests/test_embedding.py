@@ -115,3 +115,18 @@ def test_silhouette_needs_two_sectors(sector_world):
         sector_silhouette(coords, one)
     with pytest.raises(ValueError, match="no sector"):
         sector_silhouette(coords, sector_world["sectors"].iloc[:10])
+
+
+def test_embed_without_known_sectors_maps_names_and_skips_the_silhouette():
+    from vae_pipeline.core.embedding import embed
+
+    rng = np.random.default_rng(42)
+    latents = pd.DataFrame(rng.normal(size=(120, 2)), columns=["z1", "z2"])
+    returns = pd.DataFrame(latents.to_numpy() @ rng.normal(size=(2, 12)) + 0.1 * rng.normal(size=(120, 12)),
+                           columns=[f"S{i}" for i in range(12)])
+    unknown = pd.Series("Unknown", index=returns.columns)
+    coords, result = embed(returns, latents, unknown, method="pca")
+    assert coords.shape == (12, 3) and result.silhouette is None
+    mixed = pd.Series(["A"] * 5 + ["B"] * 5 + ["Unknown"] * 2, index=returns.columns)
+    _, result = embed(returns, latents, mixed, method="pca")
+    assert result.silhouette is not None and -1 <= result.silhouette <= 1

@@ -184,7 +184,8 @@ def build(partitions, settings, training_config) -> list:
         problems = (
             [] if np.isfinite(frame[["x", "y"]].to_numpy()).all() else ["non-finite coordinates"]
         )
-        metadata = {"silhouette": result.silhouette, "method": result.method, "names": len(frame)}
+        metadata = {"silhouette": result.silhouette if result.silhouette is not None else "n/a (fewer than 2 known sectors)",
+                    "method": result.method, "names": len(frame)}
         yield from gate(
             context,
             with_date(frame, day, EMBEDDING_COLUMNS),

@@ -77,6 +77,9 @@ def embed_2d(
     return coords, used
 
 
+UNKNOWN_SECTOR = "Unknown"
+
+
 def sector_silhouette(coords: pd.DataFrame, sectors: pd.Series) -> float:
     """Silhouette score of the sector labels in the 2-D map (1 = tight, separated clusters)."""
     labels = sectors.reindex(coords.index)
@@ -98,8 +101,15 @@ def embed(
     method: str = "auto",
     seed: int = 42,
 ) -> tuple[pd.DataFrame, EmbeddingResult]:
-    """Loadings -> 2-D map -> sector silhouette. Coords carry a ``sector`` column for plotting."""
+    """Loadings -> 2-D map -> sector silhouette. Coords carry a ``sector`` column for plotting.
+
+    Names without a known sector (missing, or "Unknown") are mapped but left out of the
+    silhouette; with fewer than two known sectors the silhouette is None.
+    """
     coords, used = embed_2d(stock_loadings(returns, latents), method=method, seed=seed)
-    score = sector_silhouette(coords, sectors)
+    known = sectors.reindex(coords.index)
+    known = known[known.notna() & (known != UNKNOWN_SECTOR)]
+    score = (sector_silhouette(coords.loc[known.index], known)
+             if 2 <= known.nunique() <= len(known) - 1 else None)
     coords = coords.assign(sector=sectors.reindex(coords.index).to_numpy())
     return coords, EmbeddingResult(method=used, silhouette=score)

@@ -125,7 +125,10 @@ class EmbeddingResult(_Result):
     """2-D embedding of stock loadings and how well it separates sectors."""
 
     method: Literal["umap", "pca"]
-    silhouette: float = Field(ge=-1.0, le=1.0)
+    silhouette: float | None = Field(
+        default=None, ge=-1.0, le=1.0,
+        description="None when fewer than two sectors are known (e.g. no sectors file)",
+    )
 
 
 class TrainSummary(_Result):
