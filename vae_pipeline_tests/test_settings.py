@@ -3,7 +3,12 @@
 import pandas as pd
 import pytest
 
-from vae_pipeline.core.calendar import is_trading_day, latest_trading_day, shift_trading_days, trading_days
+from vae_pipeline.core.calendar import (
+    is_trading_day,
+    latest_trading_day,
+    shift_trading_days,
+    trading_days,
+)
 from vae_pipeline.core.horse_race import summarise_scorecards
 from vae_pipeline.core.panel import window_panel
 from vae_pipeline.core.validation import check_returns
