@@ -183,14 +183,16 @@ def refits(table: Table, sizes: list[int], instances: list[str], raw: list,
                 table.add("refit", f"peak memory N=3000 ({instance})",
                           f"{dag['peak_rss'] / 1e9:.2f} GB", "", "", "<= 8 GB",
                           dag["peak_rss"] <= TARGETS["refit_3000_bytes"])  # fmt: skip
-            bytes_per_name.setdefault(n, dag["partition_bytes"])
+            if n not in bytes_per_name and "stored_bytes" in dag:
+                bytes_per_name[n] = dag["stored_bytes"]
         if n in bytes_per_name:
             b = bytes_per_name[n]
-            table.add("storage", f"DuckDB bytes/partition N={n}", f"{b / 1e6:.2f} MB",
-                      "", f"{b / n / 1e3:.1f} kB/name")  # fmt: skip
+            table.add("storage", f"DuckDB bytes/partition N={n}", f"{b['duckdb'] / 1e6:.2f} MB",
+                      f"uncompressed {b['arrow'] / 1e6:.2f} MB",
+                      f"{b['duckdb'] / n / 1e3:.1f} kB/name")  # fmt: skip
     big = sorted(k for k in bytes_per_name if k >= 500)
     if len(big) >= 2:
-        per = [bytes_per_name[k] / k for k in big]
+        per = [bytes_per_name[k]["duckdb"] / k for k in big]
         linear = max(per) / min(per) <= 1.5
         table.add("storage", f"bytes/name over N={','.join(map(str, big))}",
                   " / ".join(f"{p / 1e3:.1f} kB" for p in per), "", "",
