@@ -289,6 +289,7 @@ def train_vae(
     conditions=None,
     n_conditions: int | None = None,
     progress: ProgressFn | None = None,
+    init_state: dict | None = None,
 ) -> TrainResult:
     """Fit a VAE (or a CVAE when ``conditions`` are given) to a T x N returns window.
 
@@ -298,6 +299,8 @@ def train_vae(
         conditions: optional int labels (T,), one per day -> one-hot condition (CVAE).
         n_conditions: number of condition classes; default ``max(label) + 1`` (at least 2).
         progress: ``callable(epoch, total, recon, kl)`` called after every epoch.
+        init_state: optional ``state_dict`` of a model of the same shape (a warm start, e.g. the
+            previous partition's weights); training starts from it instead of the seeded init.
 
     With ``val_fraction > 0`` the last ``val_fraction`` of days is held out (the standardiser is
     fitted on the training part only) and ``val_total`` is logged; with ``patience > 0`` training
@@ -336,6 +339,11 @@ def train_vae(
         torch.manual_seed(config.seed)
         model = VAE(N, config.latent_dim, config.hidden, n_cond, config.model_decoder(n_cond),
                     config.noise)
+    if init_state is not None:
+        try:
+            model.load_state_dict(init_state)
+        except RuntimeError as exc:  # shape/key mismatch: another universe or architecture
+            raise ValueError(f"init_state does not fit this model: {exc}") from exc
     model.to(device).train()
     noise_gen = torch.Generator(device=device).manual_seed(config.seed)
     shuffle_gen = torch.Generator().manual_seed(config.seed + 1)
