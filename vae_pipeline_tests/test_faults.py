@@ -103,3 +103,84 @@ def test_corrupt_or_foreign_database_file_gives_a_clear_error(tmp_path):
     failure = result.get_step_failure_events()[0]
     assert "not a usable vae_pipeline DuckDB database" in str(failure.step_failure_data.error)
     assert bad.read_bytes() == b"this is not a database\n" * 500  # untouched
+
+
+def _per_day_counts(con) -> dict[tuple[str, str], int]:
+    tables = [t[0] for t in con.execute(
+        "select table_name from information_schema.columns where column_name = 'date'").fetchall()]
+    out = {}
+    for t in tables:
+        for day, n in con.execute(f'select cast(date as varchar), count(*) from main."{t}" group by 1').fetchall():
+            out[(t, str(day)[:10])] = n
+    return out
+
+
+def _day_rows(db, table: str, day: str) -> pd.DataFrame:
+    with connect(db, read_only=True) as con:
+        frame = con.execute(f'select * from main."{table}" where date = ?', [day]).df()
+    # wall-clock fields are the only ones allowed to differ between two runs
+    timing = [c for c in frame.columns if "second" in c or c.endswith("_at")]
+    frame = frame.drop(columns=timing)
+    return frame.sort_values(list(frame.columns[:3])).reset_index(drop=True)
+
+
+def test_two_concurrent_runs_and_a_reader_never_fail_on_the_lock(tmp_path, materialised):
+    """Two processes materialise different partitions into one file while a dashboard-style
+    reader polls it: nobody fails on the lock, the reader never sees half a partition, and the
+    rows of DAY equal those of a run that had the file to itself."""
+    import threading
+
+    db = tmp_path / "concurrent.duckdb"
+    other = "2024-05-31"  # the trading day before DAY
+    errors: list[BaseException] = []
+    snapshots: list[dict] = []
+    stop = threading.Event()
+
+    def reader():
+        while not stop.is_set():
+            if db.exists():
+                try:
+                    with connect(db, read_only=True) as con:
+                        snapshots.append(_per_day_counts(con))
+                except BaseException as exc:  # noqa: BLE001 - any failure is the finding
+                    errors.append(exc)
+            time.sleep(0.05)
+
+    poll = threading.Thread(target=reader, daemon=True)
+    poll.start()
+    children = [subprocess.Popen([sys.executable, "-m", "vae_pipeline_tests.fault_runner", day], cwd=REPO,
+                                 env=_env(db), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+                for day in (DAY, other)]  # fmt: skip
+    try:
+        outputs = [c.communicate(timeout=300)[1] for c in children]
+    finally:
+        stop.set()
+        poll.join(30)
+        for c in children:
+            c.kill()
+    for child, err in zip(children, outputs, strict=True):
+        assert child.returncode == 0, err[-3000:]
+        assert "Conflicting lock" not in err
+    assert not errors, errors[:3]
+    assert len(snapshots) >= 3  # the reader really read while the runs were going
+
+    with connect(db, read_only=True) as con:
+        final = _per_day_counts(con)
+    for day in (DAY, other):
+        assert final.get(("minvar_scorecard", day), 0) > 0, f"{day} not materialised"
+    # Same universe and k: each partitioned table holds as many rows for one day as the other.
+    for (table, day), n in final.items():
+        if day == DAY and (table, other) in final:
+            assert final[(table, other)] == n, table
+    # Never half a partition: every snapshot shows a (table, day) either absent or complete.
+    for snap in snapshots:
+        for key, n in snap.items():
+            if key[1] in (DAY, other):
+                assert n == final[key], f"reader saw {n} of {final[key]} rows of {key}"
+
+    reference = materialised[0].db_path  # DAY materialised alone, in-process, same settings
+    compared = [table for table, day in sorted(final) if day == DAY]
+    assert {"trained_vae", "covariance_estimates", "minvar_scorecard", "anomaly_report"} <= set(compared)
+    for table in compared:
+        pd.testing.assert_frame_equal(_day_rows(db, table, DAY), _day_rows(reference, table, DAY),
+                                      check_exact=True, obj=table)
