@@ -17,14 +17,40 @@ from vae_pipeline.core.calendar import is_trading_day, latest_trading_day
 from vae_pipeline.settings import PipelineSettings
 
 console = Console()
+err_console = Console(stderr=True)
 
 
 def _settings() -> PipelineSettings:
     try:
         return PipelineSettings.from_env()
     except ValueError as exc:
-        console.print(f"[red]{exc}[/red]")
+        _error(str(exc))
         raise typer.Exit(2) from None
+
+
+def _error(message: str) -> None:
+    """One error line on stderr, printed as is (no markup, no wrapping inside a word)."""
+    err_console.print(
+        f"Error: {message}", style="red", markup=False, highlight=False, soft_wrap=True
+    )
+
+
+def failed_checks(instance, run_id: str) -> list[str]:
+    """'asset check NAME failed: problems' for each failed asset check of a run."""
+    from dagster import DagsterEventType
+
+    found = []
+    for record in instance.all_logs(run_id, of_type=DagsterEventType.ASSET_CHECK_EVALUATION):
+        evaluation = record.dagster_event.event_specific_data
+        if evaluation.passed:
+            continue
+        problems = evaluation.metadata.get("problems")
+        text = str(problems.value) if problems is not None else ""
+        text = "; ".join(line.removeprefix("- ") for line in text.splitlines() if line.strip())
+        found.append(
+            f"{evaluation.asset_key.to_user_string()} check {evaluation.check_name} failed: {text}"
+        )
+    return found
 
 
 def print_scorecard(db_path, day: pd.Timestamp) -> None:
@@ -63,20 +89,26 @@ def run(
 ) -> None:
     """Materialise the whole asset graph for one trading day (default: the latest) and print its scorecard."""
     warnings.filterwarnings("ignore")
-    from dagster import DagsterInstance
+    # Settings first: importing vae_pipeline.definitions builds ``defs`` from the environment,
+    # and a bad variable must give its one-line message, not a traceback.
+    settings = _settings()
+    from dagster import DagsterError, DagsterInstance, RunsFilter
 
     from vae_pipeline.definitions import build_definitions
     from vae_pipeline.runner import materialise_day, report_path
     from vae_pipeline.sources import default_day
 
-    settings = _settings()
     try:
         target = pd.Timestamp(day) if day else default_day(settings, latest_trading_day())
     except (ValueError, RuntimeError) as exc:  # an unreadable file, a failed download
-        console.print(f"[red]{exc}[/red]")
+        _error(f"{exc}")
         raise typer.Exit(2) from None
     if not is_trading_day(target):
-        console.print(f"[red]{target:%Y-%m-%d} is not a trading day[/red]")
+        _error(f"{target:%Y-%m-%d} is not a trading day")
+        raise typer.Exit(2)
+    if target < pd.Timestamp(settings.start):
+        first = f"the first partition {settings.start} (VAE_PIPELINE_START)"
+        _error(f"{target:%Y-%m-%d} is before {first}")
         raise typer.Exit(2)
     instance = (
         DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else DagsterInstance.ephemeral()
@@ -84,9 +116,19 @@ def run(
     console.print(
         f"materialising {target:%Y-%m-%d} into {settings.db_path} (source: {settings.source})"
     )
-    results = materialise_day(build_definitions(settings), target, settings, instance=instance)
+    started = pd.Timestamp.now(tz="UTC").to_pydatetime()
+    try:
+        results = materialise_day(build_definitions(settings), target, settings, instance=instance)
+    except (DagsterError, ValueError, RuntimeError, OSError) as exc:
+        # A refused input: a failed gate (its problems are in the run's events) or the
+        # source's own error (it names the file, the ticker and the date).
+        runs = instance.get_runs(filters=RunsFilter(created_after=started))
+        found = [line for run in runs for line in failed_checks(instance, run.run_id)]
+        _error(f"{target:%Y-%m-%d} not materialised: " + ("; ".join(found) or str(exc)))
+        raise typer.Exit(1) from None
     if not all(r.success for r in results):
-        console.print("[red]a run failed: see the log above[/red]")
+        found = [line for r in results for line in failed_checks(instance, r.run_id)]
+        _error("a run failed: " + ("; ".join(found) or "see the log above"))
         raise typer.Exit(1)
     print_scorecard(settings.db_path, target)
     console.print(f"database: {settings.db_path.resolve()}")

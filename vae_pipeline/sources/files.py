@@ -68,10 +68,43 @@ def read_table(path: str | Path, what: str = "file", **kwargs) -> pd.DataFrame:
         raise DataFileError(f"{what} {path}: {exc} (pip install pyarrow)") from None
     except (pd.errors.ParserError, UnicodeDecodeError, OSError, ValueError) as exc:
         raise DataFileError(f"{what} {path}: cannot be read ({exc})") from None
+    header = _raw_header(path, frame, kwargs)
     frame.columns = [str(c).strip() for c in frame.columns]
+    _refuse_duplicate_columns(header, path, what)
     if frame.empty:
         raise DataFileError(f"{what} {path}: holds no rows (only a header)")
     return frame
+
+
+def _raw_header(path: Path, frame: pd.DataFrame, kwargs: dict) -> list[str]:
+    """The column names as written (pandas renames a repeated CSV header ``A`` to ``A.1``)."""
+    names = [str(c) for c in frame.columns]
+    if path.suffix.lower() in (".parquet", ".pq"):
+        return names
+    try:
+        row = pd.read_csv(
+            path, header=None, nrows=1, dtype=str, keep_default_na=False,
+            skiprows=kwargs.get("skiprows"),
+        )  # fmt: skip
+    except (OSError, ValueError):  # pandas' parser errors are ValueErrors
+        return names
+    raw = [str(c) for c in row.iloc[0]] if len(row) else names
+    return raw if len(raw) == len(names) else names
+
+
+def _refuse_duplicate_columns(header: list[str], path: Path, what: str) -> None:
+    """A column name written twice (e.g. one ticker's prices in two columns) is ambiguous."""
+    seen: dict[str, list[int]] = {}
+    for i, name in enumerate(header):
+        seen.setdefault(name.strip(), []).append(i + 1)
+    repeated = {name: at for name, at in seen.items() if len(at) > 1 and name}
+    if repeated:
+        name, at = next(iter(repeated.items()))
+        more = f" ({len(repeated)} names repeated)" if len(repeated) > 1 else ""
+        raise DataFileError(
+            f"{what} {path}: column {name!r} appears {len(at)} times (columns "
+            f"{', '.join(map(str, at))}): one column per ticker, each name once{more}"
+        )
 
 
 def _find(columns, names) -> str | None:

@@ -114,6 +114,7 @@ class PanelSource:
             "coverage_rule": cfg.describe(),
             **{f"cleaned_{k}": v for k, v in panel.cleaned.counts(start, end).items()},
         }
+        report.update(self._missing(start, end))
         upto = panel.returns.loc[:end]
         if len(upto):
             window = upto.iloc[-cfg.window :]
@@ -131,6 +132,22 @@ class PanelSource:
         if "tickers_without_data" in panel.notes:
             report["file_tickers_without_data"] = ", ".join(panel.notes["tickers_without_data"])
         return report
+
+    def _missing(self, start, end) -> dict:
+        """Listed names without a return on a day of [start, end] (a blank or NaN cell, a
+        dropped stale or gap return): left out of that day's cross-section and, with the
+        default coverage rule, out of every window holding the day. Counted, never silent."""
+        wide = self.panel.returns
+        listed = wide.notna().cummax().shift(1, fill_value=False)  # a return on an earlier day
+        span = (wide.index >= pd.Timestamp(start)) & (wide.index <= pd.Timestamp(end))
+        gaps = (listed & wide.isna()).loc[span]
+        count = int(gaps.to_numpy().sum())
+        if not count:
+            return {"missing_returns": 0}
+        cells = gaps.stack()
+        cells = cells[cells]
+        shown = ", ".join(f"{t} on {d:%Y-%m-%d}" for d, t in cells.index[:5])
+        return {"missing_returns": count, "missing_returns_example": shown}
 
     def observables_report(self) -> dict:
         """Which series each observable is, and how many days fell back."""
