@@ -335,8 +335,7 @@ ROWS = [
     Row(
         "nan_whole_day",
         edit=nan_whole_day,
-        checks=(("raw_returns", "enough_names"),),
-        blocked=("raw_returns",),
+        checks=(("raw_returns", "enough_names"), ("market_observables", "observables_valid")),
         needles=("no returns on trading day 2024-02-09 (the source's data ends on 2024-02-08)",),
     ),
     Row(
@@ -495,8 +494,7 @@ ROWS = [
     Row(
         "partition_after_data",
         day=AFTER,
-        checks=(("raw_returns", "enough_names"),),
-        blocked=("raw_returns",),
+        checks=(("raw_returns", "enough_names"), ("market_observables", "observables_valid")),
         needles=("no returns on trading day 2024-02-12 (the source's data ends on 2024-02-09)",),
     ),
     Row(
@@ -644,9 +642,10 @@ CLI_ROWS = [
         "nan_whole_day",
         1,
         (
-            "Error: 2024-02-09 not materialised: raw_returns check enough_names "
-            "failed: no returns on trading day 2024-02-09 (the source's data "
-            "ends on 2024-02-08)",
+            # the first ingest step to refuse names the day and where the data ends
+            "Error: 2024-02-09 not materialised: ",
+            "check ",
+            "on trading day 2024-02-09 (the source's data ends on 2024-02-08)",
         ),
     ),
     (

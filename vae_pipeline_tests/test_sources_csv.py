@@ -319,10 +319,12 @@ def test_raw_returns_tells_an_outage_from_a_holiday(tmp_path):
     path = write(tmp_path, frame[frame["date"] != "2024-01-10"])  # a trading day lost
     result = _materialise(tmp_path, path, start="2024-01-02", end="2024-01-19")  # MLK day inside
     failed = [c for c in result.get_asset_check_evaluations() if not c.passed]
-    assert [c.check_name for c in failed] == ["enough_names"]
-    text = str(failed[0].metadata["problems"].value)
-    assert "no returns on trading day 2024-01-10" in text
-    assert "2024-01-15" not in text and "2024-01-02" not in text  # holiday; before history
+    # both ingest assets refuse the lost day (nothing stored, no empty materialisation)
+    assert sorted(c.check_name for c in failed) == ["enough_names", "observables_valid"]
+    for check in failed:
+        text = str(check.metadata["problems"].value)
+        assert "on trading day 2024-01-10" in text
+        assert "2024-01-15" not in text and "2024-01-02" not in text  # holiday; before history
 
     frame.loc[5, "T2"] *= 0.4  # a vendor split error on 2024-01-09, reversed on 2024-01-10
     ok = _materialise(tmp_path, write(tmp_path, frame, "ok.csv"), start="2024-01-02", end="2024-01-19")

@@ -25,7 +25,9 @@ def _span(context: AssetExecutionContext) -> tuple[pd.Timestamp, pd.Timestamp]:
     return start, end
 
 
-def _outages(long: pd.DataFrame, start, end, first=None, last=None) -> list[str]:
+def _outages(
+    long: pd.DataFrame, start, end, first=None, last=None, what: str = "returns"
+) -> list[str]:
     """Trading days in the span with an empty cross-section (a holiday is not an outage).
 
     Days before the source's first day with a return are before its history, not outages;
@@ -34,7 +36,7 @@ def _outages(long: pd.DataFrame, start, end, first=None, last=None) -> list[str]
     missing = days.difference(pd.DatetimeIndex(long["date"].unique()))
     ends = f" (the source's data ends on {last:%Y-%m-%d})" if last is not None else ""
     found = [
-        f"no returns on trading day {d:%Y-%m-%d}{ends if last is not None and d > last else ''}"
+        f"no {what} on trading day {d:%Y-%m-%d}{ends if last is not None and d > last else ''}"
         for d in missing[:5]
     ]
     return found + ([f"... and {len(missing) - 5} more"] if len(missing) > 5 else [])
@@ -109,6 +111,9 @@ def build(partitions) -> list:
             problems.append(f"{int((~np.isfinite(values)).sum())} non-finite observables")
         if not obs["regime"].isin([0, 1]).all():
             problems.append("regime labels outside {0, 1}")
+        # A trading day without observables stores nothing (as raw_returns refuses it), so
+        # the partition never shows as materialised with zero rows.
+        problems += _outages(obs, start, end, first_date(data), last_date(data), "observables")
         metadata = {
             "rows": len(obs),
             "contraction_share": float(obs["regime"].mean()) if len(obs) else 0.0,
