@@ -20,6 +20,11 @@ Each mode prints one JSON line: best-of-``repeats`` seconds, per-stage seconds, 
 resident memory of the timed part (VmHWM, reset before it), and for ``dagster`` the bytes
 the partition added to the DuckDB file. Run each mode in its own process (``run_all.py``
 does) so the peaks do not mix.
+
+- ``both``: the overhead ratio on a shared machine. Both are prepared, then the timed runs
+  alternate (direct, dagster, direct, ...) in one process, so a load spike from another user
+  hits both; it prints the best-of-``repeats`` of each, their ratio, the median of the paired
+  ratios, and the same for CPU seconds (``time.process_time``: less sensitive to other load).
 """
 
 from __future__ import annotations
@@ -391,16 +396,60 @@ def measure(n: int, mode: str, repeats: int, history: int, epochs: int,
     return out
 
 
+def measure_both(n: int, repeats: int, history: int, epochs: int,
+                 instance: str = "memory") -> dict:
+    """Direct and Dagster runs of partition d alternating in one process (see ``both``)."""
+    with tempfile.TemporaryDirectory(prefix=f"vae_bench_both_{n}_") as tmp:
+        tmp = Path(tmp)
+        direct = DirectRefit(bench_settings(n, tmp / "direct.duckdb", history, epochs))
+        dagster = DagsterRefit(bench_settings(n, tmp / "dagster.duckdb", history, epochs),
+                               tmp / "home", instance)  # fmt: skip
+        t0 = time.perf_counter()
+        direct.prepare()
+        dagster.prepare()
+        out: dict = {"n": n, "mode": "both", "instance": instance, "history": history,
+                     "window": WINDOW, "epochs": epochs, "repeats": repeats,
+                     "prepare_seconds": time.perf_counter() - t0,
+                     "load_before": os.getloadavg()[0]}  # fmt: skip
+        wall: dict[str, list[float]] = {"direct": [], "dagster": []}
+        cpu: dict[str, list[float]] = {"direct": [], "dagster": []}
+        stages: dict[str, dict] = {}
+        for i in range(repeats):
+            order = [("direct", direct), ("dagster", dagster)]
+            for name, runner in order if i % 2 == 0 else order[::-1]:
+                t0, c0 = time.perf_counter(), time.process_time()
+                found = runner.run()
+                wall[name].append(time.perf_counter() - t0)
+                cpu[name].append(time.process_time() - c0)
+                found = found[0] if name == "dagster" else found
+                if wall[name][-1] == min(wall[name]):
+                    stages[name] = {k: round(v, 4) for k, v in found.seconds.items()}
+        for kind, values in (("seconds", wall), ("cpu_seconds", cpu)):
+            d, g = min(values["direct"]), min(values["dagster"])
+            paired = [b / a - 1.0 for a, b in zip(values["direct"], values["dagster"], strict=True)]
+            out[kind] = {"direct": d, "dagster": g, "all_direct": values["direct"],
+                         "all_dagster": values["dagster"]}  # fmt: skip
+            out[f"overhead_{kind}"] = g / d - 1.0
+            out[f"overhead_{kind}_paired_median"] = float(np.median(paired))
+        out.update(stages=stages, load_after=os.getloadavg()[0])
+    return out
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=500)
-    parser.add_argument("--mode", choices=["direct", "dagster"], default="direct")
+    parser.add_argument("--mode", choices=["direct", "dagster", "both"], default="direct")
     parser.add_argument("--repeats", type=int, default=1)
     parser.add_argument("--history", type=int, default=HISTORY, help="trading days T")
     parser.add_argument("--epochs", type=int, default=EPOCHS)
     parser.add_argument("--instance", choices=["memory", "sqlite", "postgres"], default="sqlite",
                         help="Dagster instance of the timed run (dagster mode)")
     args = parser.parse_args(argv)
+    if args.mode == "both":
+        print(json.dumps(
+            measure_both(args.n, args.repeats, args.history, args.epochs, args.instance)
+        ))
+        return
     print(json.dumps(
         measure(args.n, args.mode, args.repeats, args.history, args.epochs, args.instance)
     ))

@@ -13,6 +13,7 @@ from vae_pipeline.partitions import trading_day_partitions
 from vae_pipeline.resources import DataSourceResource, training_config_class
 from vae_pipeline.schedules import build_schedule, daily_refit_job
 from vae_pipeline.settings import PipelineSettings
+from vae_pipeline.window_store import store_from_env
 
 # BackfillPolicy.single_run is beta; the warning would print on every load of the code location.
 warnings.filterwarnings("ignore", category=BetaWarning)
@@ -37,6 +38,8 @@ def build_definitions(
             # the DuckDB file, or Parquet files several workers share (VAE_PIPELINE_IO=parquet)
             "io_manager": io_manager_from_env(settings),
             "source": source or DataSourceResource.from_settings(settings),
+            # the trailing windows the model assets read (same storage as the IO manager)
+            "store": store_from_env(settings),
         },
         # DuckDB locks the file per process: steps run in the run's own process by default.
         executor=executor,

@@ -7,6 +7,7 @@ from pathlib import Path
 from dagster import Config, ConfigurableResource
 from pydantic import Field, create_model
 
+from vae_pipeline.core.warm_start import WARM_EPOCHS, WARM_LR
 from vae_pipeline.settings import PipelineSettings
 from vae_pipeline.sources import ReturnsSource, make_source
 
@@ -94,4 +95,14 @@ def training_config_class(settings: PipelineSettings) -> type[Config]:
             Field(settings.horizon, ge=1, description="evaluation horizon H (trading days)"),
         ),
         device=(str, Field(settings.device, description="auto | cpu | cuda | cuda:N")),
+        warm_start=(
+            bool,
+            Field(
+                settings.warm_start,
+                description="seed the VAE / CVAE with the previous partition's and refit "
+                "warm_epochs at warm_lr (needs VAE_PIPELINE_WARM_START=1: the lineage)",
+            ),
+        ),
+        warm_epochs=(int, Field(WARM_EPOCHS, ge=1, description="epochs of a warm-started refit")),
+        warm_lr=(float, Field(WARM_LR, gt=0.0, description="Adam learning rate of a warm refit")),
     )

@@ -48,6 +48,9 @@ class PipelineSettings(BaseModel):
     device: str = "auto"
     min_names: int = Field(10, ge=2, description="fewest names a cross-section may hold")
     embedding: Literal["pca", "umap", "auto"] = "pca"
+    # Seed each partition's VAE / CVAE with the previous trading day's (a self-dependency of
+    # trained_vae / trained_cvae in the graph; see core.warm_start and benchmarks/warm_start.py).
+    warm_start: bool = Field(False, description="warm-start refits from the previous partition")
     prices_path: Path | None = None
     sectors_path: Path | None = None
     # Real data (issue 4): observables files, the yfinance universe, the download cache.

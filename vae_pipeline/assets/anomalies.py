@@ -9,6 +9,7 @@ from vae_pipeline.assets.common import (
     PARTITION_COLUMN,
     non_trading_day_results,
     partition_day,
+    window_deps,
     with_date,
 )
 from vae_pipeline.assets.models import load_model
@@ -25,6 +26,7 @@ from vae_pipeline.core.panel import window_panel
 from vae_pipeline.core.training import TrainResult
 from vae_pipeline.partitions import decision_lag, evaluation_window
 from vae_pipeline.resources import DataSourceResource
+from vae_pipeline.window_store import WindowStore
 
 ANOMALY_COLUMNS = [
     "ticker",
@@ -55,11 +57,8 @@ def build(partitions, settings, training_config) -> list:
         partitions_def=partitions,
         group_name="evaluation",
         metadata=PARTITION_COLUMN,
-        ins={
-            "trained_vae": AssetIn(partition_mapping=decision_lag(settings)),
-            "raw_returns": AssetIn(partition_mapping=evaluation_window(settings)),
-            "market_observables": AssetIn(partition_mapping=evaluation_window(settings)),
-        },
+        ins={"trained_vae": AssetIn(partition_mapping=decision_lag(settings))},
+        deps=window_deps(evaluation_window(settings), "raw_returns", "market_observables"),
         check_specs=gate_specs("anomaly_report", ["errors_finite"]),
         output_required=False,
         pool=DUCKDB_POOL,
@@ -68,9 +67,8 @@ def build(partitions, settings, training_config) -> list:
         context: AssetExecutionContext,
         config: training_config,
         source: DataSourceResource,
+        store: WindowStore,
         trained_vae: pd.DataFrame,
-        raw_returns: pd.DataFrame,
-        market_observables: pd.DataFrame,
     ):
         """Reconstruction error per stock over the window, the top 20 % flagged; and the test of
         the flags made H days earlier: did they draw down more over (d-H, d] (market-residual
@@ -79,9 +77,12 @@ def build(partitions, settings, training_config) -> list:
             yield from skipped
             return
         day = partition_day(context)
-        market = market_observables.assign(
-            date=pd.to_datetime(market_observables["date"])
-        ).set_index("date")["market"]
+        days = config.window + config.horizon  # the window of d-H and the holding days after it
+        raw_returns = store.returns(day, days)
+        observables = store.observables(day, days)
+        market = observables.assign(date=pd.to_datetime(observables["date"])).set_index("date")[
+            "market"
+        ]
         window, problems = window_panel(raw_returns, day, config.window)
         report = model_errors(load_model(trained_vae, day), window, market)
         report["flagged"] = flag_anomalies(report["recon_error"])
@@ -103,7 +104,8 @@ def build(partitions, settings, training_config) -> list:
             held, _ = window_panel(raw_returns, day, config.horizon)
             if not past_problems:
                 before = model_errors(load_model(trained_vae, decision), past, market)
-                span = pd.concat([past, held[past.columns]]).dropna(axis=1)
+                # a name missing a day of (d-H, d] is not in ``held``: it drops out here
+                span = pd.concat([past, held.reindex(columns=past.columns)]).dropna(axis=1)
                 resid = market_residual_returns(span, market.reindex(span.index)).loc[held.index]
                 test = anomaly_test(
                     before["recon_error"],

@@ -1,7 +1,7 @@
 """Small helpers shared by the asset modules."""
 
 import pandas as pd
-from dagster import AssetCheckResult, MetadataValue
+from dagster import AssetCheckResult, AssetDep, MetadataValue
 
 from vae_pipeline.core.calendar import is_trading_day
 
@@ -9,6 +9,17 @@ from vae_pipeline.core.calendar import is_trading_day
 # one step at a time, because DuckDB locks the whole file per process.
 DUCKDB_POOL = "duckdb"
 PARTITION_COLUMN = {"partition_expr": "date"}
+
+
+def window_deps(mapping, *names: str) -> list[AssetDep]:
+    """The trailing windows an asset reads through ``WindowStore`` (not as Dagster inputs, see
+    ``vae_pipeline.window_store``), declared with their partition mapping for the lineage.
+
+    The model, factor and risk assets read the returns window of ``standardised_panel`` (its
+    admitted names over [d-W+1, d]: "the z-panel is the window through the scaler"), so they
+    depend on ``standardised_panel`` and reach ``raw_returns`` through it, as in DESIGN.md's
+    graph; only ``standardised_panel`` and ``anomaly_report`` declare the ``raw_returns`` window."""
+    return [AssetDep(name, partition_mapping=mapping) for name in names]
 
 
 def partition_day(context) -> pd.Timestamp:

@@ -22,14 +22,15 @@ from vae_pipeline.assets.common import (
     markdown_table,
     non_trading_day_results,
     partition_day,
+    window_deps,
     with_date,
 )
 from vae_pipeline.checks import gate, gate_specs
 from vae_pipeline.core.calendar import shift_trading_days
 from vae_pipeline.core.horse_race import summarise_scorecards
 from vae_pipeline.core.minvar import annualised_vol
-from vae_pipeline.core.panel import to_wide
 from vae_pipeline.partitions import decision_lag
+from vae_pipeline.window_store import WindowStore
 
 SCORECARD_COLUMNS = ["decision_date", "estimator", "realised_vol", "predicted_vol", "n_days"]
 
@@ -58,7 +59,8 @@ def build(partitions, settings, training_config) -> list:
         partitions_def=partitions,
         group_name="evaluation",
         metadata=PARTITION_COLUMN,
-        ins={"covariance_estimates": lag_in, "raw_returns": lag_in},
+        ins={"covariance_estimates": lag_in},
+        deps=window_deps(decision_lag(settings), "raw_returns"),
         check_specs=gate_specs(
             "minvar_scorecard", ["every_estimator_scored"], warn=["vae_beats_ledoit_wolf"]
         ),
@@ -68,8 +70,8 @@ def build(partitions, settings, training_config) -> list:
     def minvar_scorecard(
         context: AssetExecutionContext,
         config: training_config,
+        store: WindowStore,
         covariance_estimates: pd.DataFrame,
-        raw_returns: pd.DataFrame,
     ):
         """Out-of-sample score of the min-variance decision made H trading days earlier: each
         estimator's realised annualised vol over (d-H, d] beside the vol it predicted."""
@@ -84,8 +86,7 @@ def build(partitions, settings, training_config) -> list:
                 f"no covariance_estimates stored for the decision date {decision:%Y-%m-%d} "
                 f"(= {day:%Y-%m-%d} - {config.horizon} trading days): materialise that partition first",
             )
-        wide = to_wide(raw_returns)
-        held = wide.loc[(wide.index > decision) & (wide.index <= day)]
+        held = store.returns(day, config.horizon)  # what is stored of the H days (d-H, d]
         scores = score_decision(weights, held).assign(decision_date=decision)
         expected = set(weights["estimator"])
         scored = set(scores.loc[np.isfinite(scores["realised_vol"]), "estimator"])

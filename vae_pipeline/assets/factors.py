@@ -10,6 +10,7 @@ from vae_pipeline.assets.common import (
     markdown_table,
     non_trading_day_results,
     partition_day,
+    window_deps,
     with_date,
 )
 from vae_pipeline.assets.models import load_model, training_window_returns
@@ -18,6 +19,7 @@ from vae_pipeline.core.embedding import embed
 from vae_pipeline.core.interpretation import baseline_latents, interpret
 from vae_pipeline.partitions import training_window
 from vae_pipeline.resources import DataSourceResource
+from vae_pipeline.window_store import WindowStore
 
 LATENT_COLUMNS = ["obs_date", "latent", "value"]
 INTERPRETATION_COLUMNS = ["metric", "method", "latent", "target", "value"]
@@ -32,13 +34,13 @@ def latents_wide(latent_factors: pd.DataFrame) -> pd.DataFrame:
 
 
 def build(partitions, settings, training_config) -> list:
-    window_in = AssetIn(partition_mapping=training_window(settings))
+    window = training_window(settings)
 
     @asset(
         partitions_def=partitions,
         group_name="factors",
         metadata=PARTITION_COLUMN,
-        ins={"trained_vae": AssetIn(), "raw_returns": window_in, "standardised_panel": AssetIn()},
+        ins={"trained_vae": AssetIn(), "standardised_panel": AssetIn()},
         check_specs=gate_specs("latent_factors", ["latents_finite"]),
         output_required=False,
         pool=DUCKDB_POOL,
@@ -46,8 +48,8 @@ def build(partitions, settings, training_config) -> list:
     def latent_factors(
         context: AssetExecutionContext,
         config: training_config,
+        store: WindowStore,
         trained_vae: pd.DataFrame,
-        raw_returns: pd.DataFrame,
         standardised_panel: pd.DataFrame,
     ):
         """The VAE's posterior-mean factor series over the window (long: obs_date, latent, value)."""
@@ -55,7 +57,9 @@ def build(partitions, settings, training_config) -> list:
             yield from skipped
             return
         day = partition_day(context)
-        window = training_window_returns(raw_returns, standardised_panel, day, config.window)
+        window = training_window_returns(
+            store.returns(day, config.window), standardised_panel, day, config.window
+        )
         means = load_model(trained_vae).encode_mean(window)
         names = [f"z{i + 1}" for i in range(means.shape[1])]
         frame = pd.DataFrame(means, index=window.index, columns=names)
@@ -78,12 +82,8 @@ def build(partitions, settings, training_config) -> list:
         partitions_def=partitions,
         group_name="factors",
         metadata=PARTITION_COLUMN,
-        ins={
-            "latent_factors": AssetIn(),
-            "market_observables": window_in,
-            "raw_returns": window_in,
-            "standardised_panel": AssetIn(),
-        },
+        ins={"latent_factors": AssetIn(), "standardised_panel": AssetIn()},
+        deps=window_deps(window, "market_observables"),
         pool=DUCKDB_POOL,
         output_required=False,
     )
@@ -91,9 +91,8 @@ def build(partitions, settings, training_config) -> list:
         context: AssetExecutionContext,
         config: training_config,
         source: DataSourceResource,
+        store: WindowStore,
         latent_factors: pd.DataFrame,
-        market_observables: pd.DataFrame,
-        raw_returns: pd.DataFrame,
         standardised_panel: pd.DataFrame,
     ):
         """|corr| of each latent with the market, the volatility index and the macro slope
@@ -103,12 +102,13 @@ def build(partitions, settings, training_config) -> list:
             yield from skipped
             return
         day = partition_day(context)
-        window = training_window_returns(raw_returns, standardised_panel, day, config.window)
+        window = training_window_returns(
+            store.returns(day, config.window), standardised_panel, day, config.window
+        )
         latents = latents_wide(latent_factors)
         k = latents.shape[1]
-        observables = market_observables.assign(
-            date=pd.to_datetime(market_observables["date"])
-        ).set_index("date")
+        observables = store.observables(day, config.window)
+        observables = observables.assign(date=pd.to_datetime(observables["date"])).set_index("date")
         observables = observables.loc[window.index, ["market", "volatility", "macro_slope"]]
         truth = source.get().true_factors(window.index[0], day)
         baselines = {
@@ -148,11 +148,7 @@ def build(partitions, settings, training_config) -> list:
         partitions_def=partitions,
         group_name="factors",
         metadata=PARTITION_COLUMN,
-        ins={
-            "latent_factors": AssetIn(),
-            "raw_returns": window_in,
-            "standardised_panel": AssetIn(),
-        },
+        ins={"latent_factors": AssetIn(), "standardised_panel": AssetIn()},
         check_specs=gate_specs("stock_embedding", ["embedding_finite"]),
         output_required=False,
         pool=DUCKDB_POOL,
@@ -161,8 +157,8 @@ def build(partitions, settings, training_config) -> list:
         context: AssetExecutionContext,
         config: training_config,
         source: DataSourceResource,
+        store: WindowStore,
         latent_factors: pd.DataFrame,
-        raw_returns: pd.DataFrame,
         standardised_panel: pd.DataFrame,
     ):
         """Each stock's loadings on the latent factors, mapped to 2-D (PCA by default, UMAP
@@ -171,7 +167,9 @@ def build(partitions, settings, training_config) -> list:
             yield from skipped
             return
         day = partition_day(context)
-        window = training_window_returns(raw_returns, standardised_panel, day, config.window)
+        window = training_window_returns(
+            store.returns(day, config.window), standardised_panel, day, config.window
+        )
         sectors = source.get().sectors().reindex(window.columns).fillna("Unknown")
         coords, result = embed(
             window,

@@ -2,19 +2,21 @@
 
 import numpy as np
 import pandas as pd
-from dagster import AssetExecutionContext, AssetIn, asset
+from dagster import AssetExecutionContext, asset
 
 from vae_pipeline.assets.common import (
     DUCKDB_POOL,
     PARTITION_COLUMN,
     non_trading_day_results,
     partition_day,
+    window_deps,
     with_date,
 )
 from vae_pipeline.checks import gate, gate_specs
 from vae_pipeline.core.panel import window_panel
 from vae_pipeline.core.standardise import Standardiser
 from vae_pipeline.partitions import training_window
+from vae_pipeline.window_store import WindowStore
 
 SCALER_COLUMNS = ["ticker", "mean", "scale", "n_obs", "z_mean", "z_std"]
 # z-scores of the fitted window itself must be (0, 1) up to float32 rounding.
@@ -26,7 +28,7 @@ def build(partitions, settings, training_config) -> list:
         partitions_def=partitions,
         group_name="features",
         metadata=PARTITION_COLUMN,
-        ins={"raw_returns": AssetIn(partition_mapping=training_window(settings))},
+        deps=window_deps(training_window(settings), "raw_returns"),
         check_specs=gate_specs(
             "standardised_panel", ["window_complete", "enough_names", "standardised_moments"]
         ),
@@ -34,7 +36,7 @@ def build(partitions, settings, training_config) -> list:
         pool=DUCKDB_POOL,
     )
     def standardised_panel(
-        context: AssetExecutionContext, config: training_config, raw_returns: pd.DataFrame
+        context: AssetExecutionContext, config: training_config, store: WindowStore
     ):
         """The training window [d-W+1, d] z-scored per stock: one row per name with its scaler.
 
@@ -46,7 +48,7 @@ def build(partitions, settings, training_config) -> list:
             yield from skipped
             return
         day = partition_day(context)
-        wide, window_problems = window_panel(raw_returns, day, config.window)
+        wide, window_problems = window_panel(store.returns(day, config.window), day, config.window)
         problems = {
             "window_complete": window_problems,
             "enough_names": [],

@@ -1,9 +1,27 @@
-"""Models: the VAE and the regime-conditional VAE, refit on the trailing window."""
+"""Models: the VAE and the regime-conditional VAE, refit on the trailing window.
+
+Warm start (``VAE_PIPELINE_WARM_START=1``, off by default): each model asset also reads its own
+partitions of the previous week (a self-dependency, drawn in the asset graph; a backfill then
+runs the partitions in date order) and, while the run's ``warm_start`` is on, seeds the refit
+with the latest of them and trains ``warm_epochs`` at ``warm_lr`` (``core.warm_start``). The
+materialisation's ``warm_started_from`` names the partition used, or why the fit started cold.
+"""
+
+import time
+import warnings
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
 import torch
-from dagster import AssetExecutionContext, AssetIn, asset
+from dagster import (
+    AssetExecutionContext,
+    AssetIn,
+    BetaWarning,
+    Failure,
+    TimeWindowPartitionMapping,
+    asset,
+)
 
 from vae_pipeline.assets.common import (
     DUCKDB_POOL,
@@ -11,13 +29,16 @@ from vae_pipeline.assets.common import (
     markdown_table,
     non_trading_day_results,
     partition_day,
+    window_deps,
     with_date,
 )
 from vae_pipeline.checks import gate, gate_specs
 from vae_pipeline.core.model_store import record_to_result, result_to_record
 from vae_pipeline.core.panel import window_panel
 from vae_pipeline.core.training import TrainConfig, TrainResult, train_vae
+from vae_pipeline.core.warm_start import previous_state, sibling_state, warm_config
 from vae_pipeline.partitions import training_window
+from vae_pipeline.window_store import WindowStore
 
 MODEL_COLUMNS = [
     "model",
@@ -36,6 +57,13 @@ MODEL_COLUMNS = [
     "n_conditions",
 ]
 TRAINING_CHECKS = ["loss_finite_decreasing", "weights_finite", "kl_nonnegative"]
+# What a warm start may seed from: the model's own partitions of the previous week (the latest
+# stored one is used, so a holiday does not break the chain); none before the first partition.
+PREVIOUS_WEEK = {"start_offset": -5, "end_offset": -1}
+# A seeded fit starts near its optimum, so its loss need not fall; it must not end more than
+# this fraction above where it started (a cold fit's must fall).
+WARM_LOSS_TOLERANCE = 0.02
+PROGRESS_SECONDS = 5.0
 
 
 def training_window_returns(
@@ -56,8 +84,9 @@ def load_model(frame: pd.DataFrame, day: pd.Timestamp | None = None) -> TrainRes
     return record_to_result(rows.iloc[0])
 
 
-def _train(context, config, window: pd.DataFrame, conditions: np.ndarray | None, name: str):
-    cfg = TrainConfig(
+def cold_config(config) -> TrainConfig:
+    """The run's training config as a :class:`TrainConfig` (a cold fit's)."""
+    return TrainConfig(
         latent_dim=config.latent_dim,
         beta=config.beta,
         epochs=config.epochs,
@@ -66,24 +95,59 @@ def _train(context, config, window: pd.DataFrame, conditions: np.ndarray | None,
         seed=config.seed,
         device=config.device,
     ).validate()
-    every = max(cfg.epochs // 5, 1)
+
+
+def _seed(config, previous: pd.DataFrame | None, window, n_conditions: int, day):
+    """(train config, initial weights or None, ``warm_started_from``) of one fit."""
+    cfg = cold_config(config)
+    if not config.warm_start:
+        return cfg, None, "cold (warm_start off)"
+    if previous is None:
+        raise Failure(
+            "warm_start is on but this asset was built without its previous partitions: "
+            "set VAE_PIPELINE_WARM_START=1 (it adds the lineage) or turn warm_start off"
+        )
+    earlier = previous[pd.to_datetime(previous["date"]) < day] if len(previous) else previous
+    if not len(earlier):
+        return cfg, None, "cold: no model stored in the previous week"
+    row = earlier.sort_values("date").iloc[-1]
+    state, why = previous_state(record_to_result(row), window.columns, cfg, n_conditions)
+    if state is None:
+        return cfg, None, f"cold: {why}"
+    seeded = warm_config(cfg, config.warm_epochs, config.warm_lr)
+    return seeded, state, f"{pd.Timestamp(row['date']):%Y-%m-%d}"
+
+
+def _train(context, config, window: pd.DataFrame, conditions, name: str, previous=None):
+    n_cond = 0 if conditions is None else max(int(np.max(conditions)) + 1, 2)
+    cfg, state, source = _seed(config, previous, window, n_cond, partition_day(context))
+    logged = [time.monotonic()]
 
     def progress(epoch, total, recon, kl):
-        if epoch % every == 0 or epoch == cfg.epochs:
+        # a log line is an event the instance stores (~7 ms each in SQLite): one every few
+        # seconds of a long fit, and the last epoch's (the curve is in the metadata)
+        if epoch == cfg.epochs or time.monotonic() - logged[0] >= PROGRESS_SECONDS:
+            logged[0] = time.monotonic()
             context.log.info(
                 f"{name} epoch {epoch}/{cfg.epochs}: loss {total:.3f} (recon {recon:.3f}, kl {kl:.3f})"
             )
 
-    result = train_vae(window, cfg, conditions=conditions, progress=progress)
+    result = train_vae(
+        window,
+        cfg,
+        conditions=conditions,
+        n_conditions=n_cond or None,
+        progress=progress,
+        init_state=state,
+    )
     history = result.history
+    first, last = history["total"].iloc[0], history["total"].iloc[-1]
+    fell = last < first if state is None else last <= first * (1 + WARM_LOSS_TOLERANCE)
     weights_ok = all(torch.isfinite(p).all().item() for p in result.model.parameters())
     problems = {
         "loss_finite_decreasing": []
-        if (
-            np.isfinite(history["total"]).all()
-            and history["total"].iloc[-1] < history["total"].iloc[0]
-        )
-        else [f"loss went {history['total'].iloc[0]:.4g} -> {history['total'].iloc[-1]:.4g}"],
+        if np.isfinite(history["total"]).all() and fell
+        else [f"loss went {first:.4g} -> {last:.4g}" + (" (warm start)" if state else "")],
         "weights_finite": [] if weights_ok else ["non-finite model weights"],
         "kl_nonnegative": []
         if (history["kl"] >= -1e-6).all()
@@ -91,7 +155,8 @@ def _train(context, config, window: pd.DataFrame, conditions: np.ndarray | None,
     }
     record = {"model": name, **result_to_record(result)}
     metadata = {
-        "final_loss": float(history["total"].iloc[-1]),
+        "warm_started_from": source,
+        "final_loss": float(last),
         "final_recon": float(history["recon"].iloc[-1]),
         "final_kl": float(history["kl"].iloc[-1]),
         "epochs_run": int(len(history)),
@@ -107,65 +172,116 @@ def _train(context, config, window: pd.DataFrame, conditions: np.ndarray | None,
     )
 
 
+def learned_noise_models(config, window, vae: TrainResult, cvae: TrainResult, regimes):
+    """The learned-noise variants of the day's VAE and CVAE ("vae_hetero", "cvae_hetero"), and
+    how they started: cold with the run's config, or, with ``warm_start``, from the day's
+    fixed-noise fits (the stored ``trained_vae`` / ``trained_cvae``) for ``warm_epochs``."""
+    cfg = replace(cold_config(config), noise="learned")
+    labels = np.asarray(regimes)
+    if not config.warm_start:
+        return (
+            train_vae(window, cfg),
+            train_vae(window, cfg, conditions=labels, n_conditions=cvae.n_conditions),
+            "cold",
+        )
+    seeded = warm_config(cfg, config.warm_epochs, config.warm_lr)
+    return (
+        train_vae(window, seeded, init_state=sibling_state(vae)),
+        train_vae(
+            window,
+            seeded,
+            conditions=labels,
+            n_conditions=cvae.n_conditions,
+            init_state=sibling_state(cvae),
+        ),
+        "the day's trained_vae / trained_cvae",
+    )
+
+
+def _model_asset(name: str, description: str, partitions, settings, training_config, deps, fit):
+    """A model asset; with ``settings.warm_start`` it also reads its previous week."""
+    ins = {"standardised_panel": AssetIn()}
+    if settings.warm_start:
+        with warnings.catch_warnings():  # allow_nonexistent_upstream_partitions is beta
+            warnings.simplefilter("ignore", BetaWarning)
+            previous_week = TimeWindowPartitionMapping(
+                **PREVIOUS_WEEK, allow_nonexistent_upstream_partitions=True
+            )
+        ins["previous"] = AssetIn(name, partition_mapping=previous_week)
+    spec = dict(
+        name=name,
+        description=description,
+        partitions_def=partitions,
+        group_name="models",
+        metadata=PARTITION_COLUMN,
+        ins=ins,
+        deps=deps,
+        check_specs=gate_specs(name, TRAINING_CHECKS),
+        output_required=False,
+        pool=DUCKDB_POOL,
+    )
+    if settings.warm_start:
+
+        @asset(**spec)
+        def with_previous(
+            context: AssetExecutionContext,
+            config: training_config,
+            store: WindowStore,
+            standardised_panel: pd.DataFrame,
+            previous: pd.DataFrame,
+        ):
+            yield from fit(context, config, store, standardised_panel, previous)
+
+        return with_previous
+
+    @asset(**spec)
+    def cold_only(
+        context: AssetExecutionContext,
+        config: training_config,
+        store: WindowStore,
+        standardised_panel: pd.DataFrame,
+    ):
+        yield from fit(context, config, store, standardised_panel, None)
+
+    return cold_only
+
+
+def _fit(conditional: bool):
+    name = "cvae" if conditional else "vae"
+
+    def fit(context, config, store, standardised_panel, previous):
+        if (skipped := non_trading_day_results(context)) is not None:
+            yield from skipped
+            return
+        day = partition_day(context)
+        window = training_window_returns(
+            store.returns(day, config.window), standardised_panel, day, config.window
+        )
+        regimes = (
+            regime_labels(store.observables(day, config.window), window.index)
+            if conditional
+            else None
+        )
+        yield from gate(context, *_train(context, config, window, regimes, name, previous))
+
+    return fit
+
+
 def build(partitions, settings, training_config) -> list:
-    window_in = AssetIn(partition_mapping=training_window(settings))
-
-    @asset(
-        partitions_def=partitions,
-        group_name="models",
-        metadata=PARTITION_COLUMN,
-        ins={"raw_returns": window_in, "standardised_panel": AssetIn()},
-        check_specs=gate_specs("trained_vae", TRAINING_CHECKS),
-        output_required=False,
-        pool=DUCKDB_POOL,
-    )
-    def trained_vae(
-        context: AssetExecutionContext,
-        config: training_config,
-        raw_returns: pd.DataFrame,
-        standardised_panel: pd.DataFrame,
-    ):
-        """The VAE refit on the window: weights (a BLOB, loaded with weights_only=True), its
-        config, scaler and per-epoch training history (total, reconstruction, KL)."""
-        if (skipped := non_trading_day_results(context)) is not None:
-            yield from skipped
-            return
-        window = training_window_returns(
-            raw_returns, standardised_panel, partition_day(context), config.window
-        )
-        yield from gate(context, *_train(context, config, window, None, "vae"))
-
-    @asset(
-        partitions_def=partitions,
-        group_name="models",
-        metadata=PARTITION_COLUMN,
-        ins={
-            "raw_returns": window_in,
-            "standardised_panel": AssetIn(),
-            "market_observables": window_in,
-        },
-        check_specs=gate_specs("trained_cvae", TRAINING_CHECKS),
-        output_required=False,
-        pool=DUCKDB_POOL,
-    )
-    def trained_cvae(
-        context: AssetExecutionContext,
-        config: training_config,
-        raw_returns: pd.DataFrame,
-        standardised_panel: pd.DataFrame,
-        market_observables: pd.DataFrame,
-    ):
-        """The conditional VAE: the one-hot regime label (expansion / contraction) appended to
-        encoder and decoder inputs, refit on the same window as the VAE."""
-        if (skipped := non_trading_day_results(context)) is not None:
-            yield from skipped
-            return
-        window = training_window_returns(
-            raw_returns, standardised_panel, partition_day(context), config.window
-        )
-        regimes = regime_labels(market_observables, window.index)
-        yield from gate(context, *_train(context, config, window, regimes, "cvae"))
-
+    window = training_window(settings)
+    trained_vae = _model_asset(
+        "trained_vae",
+        "The VAE refit on the window: weights (a BLOB, loaded with weights_only=True), its "
+        "config, scaler and per-epoch training history (total, reconstruction, KL).",
+        partitions, settings, training_config, [], _fit(conditional=False),
+    )  # fmt: skip
+    trained_cvae = _model_asset(
+        "trained_cvae",
+        "The conditional VAE: the one-hot regime label (expansion / contraction) appended to "
+        "encoder and decoder inputs, refit on the same window as the VAE.",
+        partitions, settings, training_config, window_deps(window, "market_observables"),
+        _fit(conditional=True),
+    )  # fmt: skip
     return [trained_vae, trained_cvae]
 
 

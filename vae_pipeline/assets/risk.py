@@ -10,15 +10,22 @@ from vae_pipeline.assets.common import (
     markdown_table,
     non_trading_day_results,
     partition_day,
+    window_deps,
     with_date,
 )
-from vae_pipeline.assets.models import load_model, regime_labels, training_window_returns
+from vae_pipeline.assets.models import (
+    learned_noise_models,
+    load_model,
+    regime_labels,
+    training_window_returns,
+)
 from vae_pipeline.checks import gate, gate_specs
 from vae_pipeline.core.covariance.spectrum import min_eigenvalue
 from vae_pipeline.core.estimate import estimate_covariances
 from vae_pipeline.core.minvar import minvar_weights
 from vae_pipeline.partitions import training_window
 from vae_pipeline.resources import DataSourceResource
+from vae_pipeline.window_store import WindowStore
 
 COVARIANCE_COLUMNS = [
     "estimator",
@@ -81,19 +88,16 @@ def min_variance_decisions(covs: dict[str, np.ndarray], tickers: list[str]):
 
 
 def build(partitions, settings, training_config) -> list:
-    window_in = AssetIn(partition_mapping=training_window(settings))
-
     @asset(
         partitions_def=partitions,
         group_name="risk",
         metadata=PARTITION_COLUMN,
         ins={
-            "raw_returns": window_in,
             "standardised_panel": AssetIn(),
             "trained_vae": AssetIn(),
             "trained_cvae": AssetIn(),
-            "market_observables": window_in,
         },
+        deps=window_deps(training_window(settings), "market_observables"),
         check_specs=gate_specs(
             "covariance_estimates", ["covariance_symmetric_psd", "weights_sum_to_one"]
         ),
@@ -104,11 +108,10 @@ def build(partitions, settings, training_config) -> list:
         context: AssetExecutionContext,
         config: training_config,
         source: DataSourceResource,
-        raw_returns: pd.DataFrame,
+        store: WindowStore,
         standardised_panel: pd.DataFrame,
         trained_vae: pd.DataFrame,
         trained_cvae: pd.DataFrame,
-        market_observables: pd.DataFrame,
     ):
         """Sample, Ledoit-Wolf, nonlinear shrinkage, PCA(k), factor analysis(k), the VAE (and its
         improved variants), the CVAE for today's regime, regime Ledoit-Wolf and, on synthetic
@@ -118,20 +121,30 @@ def build(partitions, settings, training_config) -> list:
             yield from skipped
             return
         day = partition_day(context)
-        window = training_window_returns(raw_returns, standardised_panel, day, config.window)
+        window = training_window_returns(
+            store.returns(day, config.window), standardised_panel, day, config.window
+        )
         tickers = list(window.columns)
+        vae, cvae = load_model(trained_vae), load_model(trained_cvae)
+        regimes = regime_labels(store.observables(day, config.window), window.index)
+        vae_hetero, cvae_hetero, hetero_init = learned_noise_models(
+            config, window, vae, cvae, regimes
+        )
         covs = estimate_covariances(
             window,
             k=config.latent_dim,
-            vae=load_model(trained_vae),
-            cvae=load_model(trained_cvae),
-            regimes=regime_labels(market_observables, window.index),
+            vae=vae,
+            cvae=cvae,
+            regimes=regimes,
             oracle=source.get().oracle_covariance(day, tickers),
             seed=config.seed,
+            vae_hetero=vae_hetero,
+            cvae_hetero=cvae_hetero,
         )
         frame, psd, weight_problems, summary = min_variance_decisions(covs, tickers)
         problems = {"covariance_symmetric_psd": psd, "weights_sum_to_one": weight_problems}
         metadata = {
+            "learned_noise_models_from": hetero_init,
             "estimators": len(covs),
             "names": len(tickers),
             "predicted": markdown_table(pd.DataFrame(summary)),

@@ -46,7 +46,10 @@ def to_long(wide: pd.DataFrame) -> pd.DataFrame:
 
 
 def to_wide(long: pd.DataFrame) -> pd.DataFrame:
-    """Long ``date, ticker, ret`` to a wide date x ticker frame (sorted both ways)."""
+    """Long ``date, ticker, ret`` to a wide date x ticker frame (sorted both ways); a frame
+    that is already wide (date-indexed, as the IO manager serves return windows) passes through."""
+    if isinstance(long.index, pd.DatetimeIndex):
+        return long.sort_index().sort_index(axis=1)
     wide = long.pivot(index="date", columns="ticker", values="ret")
     wide.index = pd.DatetimeIndex(wide.index, name="date")
     return wide.sort_index().sort_index(axis=1)
