@@ -48,7 +48,12 @@ def measure(n: int, partitions: int, instance: str, epochs: int,
     from dagster import DagsterInstance
 
     from vae_pipeline.core.calendar import shift_trading_days
-    from vae_pipeline.runner import DECISION_ASSETS, HISTORY_ASSETS, RANGE_END_TAG, RANGE_START_TAG
+    from vae_pipeline.pipeline.runner import (
+        DECISION_ASSETS,
+        HISTORY_ASSETS,
+        RANGE_END_TAG,
+        RANGE_START_TAG,
+    )
 
     days = [shift_trading_days(DAY, -i) for i in range(partitions - 1, -1, -1)]
     with tempfile.TemporaryDirectory(prefix="vae_backfill_") as tmp:

@@ -127,8 +127,8 @@ class DirectRefit:
         ).validate()
 
     def _covariances(self, window, day, vae, cvae, regimes):
-        from vae_pipeline.assets.risk import min_variance_decisions
         from vae_pipeline.core.estimate import estimate_covariances
+        from vae_pipeline.pipeline.assets.risk import min_variance_decisions
 
         tickers = list(window.columns)
         covs = estimate_covariances(
@@ -155,8 +155,6 @@ class DirectRefit:
 
     def run(self) -> Stages:
         """Partition d, timed by stage."""
-        from vae_pipeline.assets.anomalies import model_errors
-        from vae_pipeline.assets.evaluation import score_decision
         from vae_pipeline.core.anomaly import (
             anomaly_test,
             flag_anomalies,
@@ -169,6 +167,8 @@ class DirectRefit:
         from vae_pipeline.core.standardise import Standardiser
         from vae_pipeline.core.training import train_vae
         from vae_pipeline.core.validation import check_returns
+        from vae_pipeline.pipeline.assets.anomalies import model_errors
+        from vae_pipeline.pipeline.assets.evaluation import score_decision
 
         s, src, st = self.settings, self.source, Stages()
         day = DAY
@@ -233,7 +233,7 @@ class DagsterRefit:
     """The partition materialised in-process with a temporary SQLite instance."""
 
     def __init__(self, settings, home: Path, instance: str = "sqlite") -> None:
-        from vae_pipeline.definitions import build_definitions
+        from vae_pipeline.pipeline.definitions import build_definitions
 
         self.settings = settings
         self.defs = build_definitions(settings)
@@ -257,7 +257,7 @@ class DagsterRefit:
         from dagster import DagsterInstance
 
         from vae_pipeline.core.calendar import shift_trading_days
-        from vae_pipeline.runner import (
+        from vae_pipeline.pipeline.runner import (
             DECISION_ASSETS,
             HISTORY_ASSETS,
             RANGE_END_TAG,

@@ -66,12 +66,12 @@ def _chain_day(window, regimes, oracle, cfg, seed, prev, warm, warm_epochs, warm
 
 def measure(days: int, n: int, epochs: int, warm_epochs: int, warm_lr: float, threads: int,
             window: int = 504, horizon: int = 21, seed: int = 42) -> dict:  # fmt: skip
-    from vae_pipeline.assets.evaluation import score_decision
-    from vae_pipeline.assets.risk import min_variance_decisions
     from vae_pipeline.core.horse_race import summarise_scorecards
     from vae_pipeline.core.panel import expected_window
     from vae_pipeline.core.synthetic import generate_panel
     from vae_pipeline.core.training import TrainConfig
+    from vae_pipeline.pipeline.assets.evaluation import score_decision
+    from vae_pipeline.pipeline.assets.risk import min_variance_decisions
 
     torch.set_num_threads(threads)
     panel = generate_panel(seed=seed, n_names=n)

@@ -20,7 +20,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from vae_pipeline.report.browser import Page, chromium_path, screenshot  # noqa: E402
+from vae_pipeline_tests.browser import Page, chromium_path, screenshot  # noqa: E402
 
 WIDTH = 1400
 FULL_HEIGHT = 12000  # taller than any page here; the blank tail is trimmed

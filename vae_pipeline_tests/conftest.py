@@ -36,8 +36,8 @@ def materialised(tmp_path_factory):
     """One partition materialised end to end (history, decision date, the day)."""
     from dagster import DagsterInstance
 
-    from vae_pipeline.definitions import build_definitions
-    from vae_pipeline.runner import materialise_day
+    from vae_pipeline.pipeline.definitions import build_definitions
+    from vae_pipeline.pipeline.runner import materialise_day
 
     settings = tiny_settings(tmp_path_factory.mktemp("db") / "pipeline.duckdb")
     defs = build_definitions(settings)

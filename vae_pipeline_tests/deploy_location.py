@@ -17,7 +17,7 @@ from dagster import (
     schedule,
 )
 
-from vae_pipeline.definitions import build_definitions
+from vae_pipeline.pipeline.definitions import build_definitions
 
 TICK_SCHEDULE = "ci_every_minute"
 TICK_JOB = "ci_ingest"

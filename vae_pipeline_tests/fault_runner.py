@@ -10,8 +10,8 @@ warnings.filterwarnings("ignore")
 
 from dagster import DagsterInstance  # noqa: E402
 
-from vae_pipeline.definitions import build_definitions  # noqa: E402
-from vae_pipeline.runner import materialise_day  # noqa: E402
+from vae_pipeline.pipeline.definitions import build_definitions  # noqa: E402
+from vae_pipeline.pipeline.runner import materialise_day  # noqa: E402
 from vae_pipeline.settings import PipelineSettings  # noqa: E402
 
 if __name__ == "__main__":

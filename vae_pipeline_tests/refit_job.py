@@ -1,6 +1,6 @@
 """A reconstructable daily-refit job for multiprocess tests (settings from the environment)."""
 
-from vae_pipeline.definitions import build_definitions
+from vae_pipeline.pipeline.definitions import build_definitions
 
 
 def daily_refit_job():

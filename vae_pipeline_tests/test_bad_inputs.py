@@ -47,8 +47,8 @@ from dagster import (
 
 from vae_pipeline.core.calendar import shift_trading_days, trading_days
 from vae_pipeline.core.synthetic import generate_panel
-from vae_pipeline.definitions import build_definitions
-from vae_pipeline.runner import DECISION_ASSETS, materialise_day
+from vae_pipeline.pipeline.definitions import build_definitions
+from vae_pipeline.pipeline.runner import DECISION_ASSETS, materialise_day
 from vae_pipeline.settings import PipelineSettings
 from vae_pipeline.sources import make_source
 
@@ -672,7 +672,7 @@ CLI_IDS = [f"{tool}-{row}" for tool, row, *_ in CLI_ROWS]
 
 def _command(tool: str, row: Row) -> list[str]:
     if tool == "dagster":
-        return [_bin("dagster"), "asset", "materialize", "-m", "vae_pipeline.definitions",
+        return [_bin("dagster"), "asset", "materialize", "-m", "vae_pipeline.pipeline.definitions",
                 "--select", "*", "--partition", row.day]  # fmt: skip
     if tool == "vae":
         return [_bin("vae"), "run", "--day", row.day]

@@ -28,7 +28,7 @@ from sklearn.metrics import silhouette_score
 
 from vae_pipeline.core.covariance import LedoitWolfCovariance, PCACovariance
 from vae_pipeline.core.minvar import annualised_vol, minvar_weights
-from vae_pipeline.report.browser import chromium_path
+from vae_pipeline_tests.browser import chromium_path
 from vae_pipeline_tests.conftest import DAY, tiny_settings
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -142,7 +142,7 @@ def _reference(builder, panel: dict, k: int) -> dict:
 
 @requires_chromium
 def test_dashboard_html_computes_the_factors_offline_and_matches_numpy(demo):
-    from vae_pipeline.report.browser import dump_dom
+    from vae_pipeline_tests.browser import dump_dom
 
     builder, panel = demo
     dom = dump_dom(PAGE, budget_ms=30000, offline=True)
@@ -207,8 +207,8 @@ def test_vae_dashboard_serves_while_the_pipeline_materialises_into_the_same_file
     pytest.importorskip("websockets")
     from dagster import DagsterInstance
 
-    from vae_pipeline.definitions import build_definitions
-    from vae_pipeline.report.browser import Page
+    from vae_pipeline.pipeline.definitions import build_definitions
+    from vae_pipeline_tests.browser import Page
 
     settings, *_ = materialised
     db = tmp_path / "pipeline.duckdb"

@@ -19,7 +19,7 @@ from types import SimpleNamespace
 import pytest
 import yaml
 
-from vae_pipeline.executors import CHOICES, executor_name, pipeline_executor
+from vae_pipeline.pipeline.executors import CHOICES, executor_name, pipeline_executor
 
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -86,14 +86,14 @@ def test_optional_engines_are_imported_lazily_and_name_their_extra(monkeypatch):
     with pytest.raises(ImportError, match=r"vae_pipeline\[dask\]"):
         pipeline_executor("dask")
     # importing the package never pulls in an engine
-    code = "import sys, vae_pipeline.definitions; print(any(m.startswith(('dagster_k8s', 'dagster_celery', 'dagster_dask')) for m in sys.modules))"
+    code = "import sys, vae_pipeline.pipeline.definitions; print(any(m.startswith(('dagster_k8s', 'dagster_celery', 'dagster_dask')) for m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True,
                          env={**os.environ, "VAE_PIPELINE_DB": "/tmp/unused_vae.duckdb"})
     assert out.stdout.strip().endswith("False"), out.stderr[-2000:]
 
 
 def test_definitions_use_the_chosen_executor(monkeypatch, tmp_path):
-    from vae_pipeline.definitions import build_definitions
+    from vae_pipeline.pipeline.definitions import build_definitions
     from vae_pipeline_tests.conftest import tiny_settings
 
     monkeypatch.setenv("VAE_PIPELINE_EXECUTOR", "multiprocess")
@@ -194,7 +194,7 @@ def _instance():
 
 
 def _rows(db: Path, table: str, day: str) -> int:
-    from vae_pipeline.storage import connect
+    from vae_pipeline.store.connection import connect
 
     with connect(db, read_only=True) as con:
         return con.execute(f'select count(*) from main."{table}" where date = ?', [day]).fetchall()[0][0]
@@ -297,7 +297,7 @@ def test_schedule_ticks_through_the_daemon_on_postgres(pg_stack):
 
 # -- shared storage: Parquet files (VAE_PIPELINE_IO=parquet) -------------------------------
 def _parquet_defs(tmp_path, monkeypatch):
-    from vae_pipeline.definitions import build_definitions
+    from vae_pipeline.pipeline.definitions import build_definitions
     from vae_pipeline_tests.conftest import tiny_settings
 
     monkeypatch.setenv("VAE_PIPELINE_IO", "parquet")
@@ -310,7 +310,7 @@ def test_parquet_storage_writes_one_file_per_partition_and_reads_windows(tmp_pat
     import pandas as pd
     from dagster import AssetKey, DagsterInstance
 
-    from vae_pipeline.parquet_io import ParquetIOManager
+    from vae_pipeline.pipeline.parquet_io import ParquetIOManager
 
     settings, defs = _parquet_defs(tmp_path, monkeypatch)
     assert isinstance(defs.resources["io_manager"], ParquetIOManager)
@@ -340,7 +340,7 @@ def test_whole_graph_on_parquet_storage(tmp_path, monkeypatch):
     from dagster import AssetKey, DagsterInstance
 
     from vae_pipeline.core.calendar import shift_trading_days
-    from vae_pipeline.runner import DECISION_ASSETS, HISTORY_ASSETS, history_start
+    from vae_pipeline.pipeline.runner import DECISION_ASSETS, HISTORY_ASSETS, history_start
     from vae_pipeline_tests.conftest import DAY, DECISION
     from vae_pipeline_tests.test_pipeline import PARTITIONED
 

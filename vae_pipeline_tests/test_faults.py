@@ -12,9 +12,9 @@ import pytest
 from dagster import AssetKey, DagsterInstance
 
 from vae_pipeline.core.calendar import trading_days
-from vae_pipeline.definitions import build_definitions
-from vae_pipeline.runner import history_start, materialise_day
-from vae_pipeline.storage import DatabaseFileError, connect
+from vae_pipeline.pipeline.definitions import build_definitions
+from vae_pipeline.pipeline.runner import history_start, materialise_day
+from vae_pipeline.store.connection import DatabaseFileError, connect
 from vae_pipeline_tests.conftest import DAY, tiny_settings
 
 REPO = Path(__file__).resolve().parents[1]

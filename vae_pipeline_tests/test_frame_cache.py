@@ -6,9 +6,9 @@ import duckdb
 import pandas as pd
 from dagster import AssetKey, DagsterInstance
 
-from vae_pipeline.frame_cache import FRAMES, FrameCache, file_signature
-from vae_pipeline.io_managers import transaction
-from vae_pipeline.window_store import WindowStore
+from vae_pipeline.pipeline.io_managers import transaction
+from vae_pipeline.pipeline.window_store import WindowStore
+from vae_pipeline.store.frame_cache import FRAMES, FrameCache, file_signature
 from vae_pipeline_tests.conftest import tiny_settings
 
 MB = 2**20
@@ -59,9 +59,9 @@ def test_the_cache_is_bounded(tmp_path):
 def test_rematerialising_a_day_is_seen_by_the_next_read(tmp_path):
     """The windows read through the store come from the cache until the day is re-stored by the
     IO manager (this process) or by anyone else; then they are read again."""
-    from vae_pipeline.definitions import build_definitions
-    from vae_pipeline.resources import DataSourceResource
-    from vae_pipeline.runner import HISTORY_ASSETS, RANGE_END_TAG, RANGE_START_TAG
+    from vae_pipeline.pipeline.definitions import build_definitions
+    from vae_pipeline.pipeline.resources import DataSourceResource
+    from vae_pipeline.pipeline.runner import HISTORY_ASSETS, RANGE_END_TAG, RANGE_START_TAG
 
     settings = tiny_settings(tmp_path / "p.duckdb")
     store = WindowStore(database=str(settings.db_path))

@@ -55,8 +55,8 @@ def test_a_partition_materialises_with_the_model_trained_on_cuda(tmp_path):
     import duckdb
     from dagster import DagsterInstance
 
-    from vae_pipeline.definitions import build_definitions
-    from vae_pipeline.runner import materialise_day
+    from vae_pipeline.pipeline.definitions import build_definitions
+    from vae_pipeline.pipeline.runner import materialise_day
     from vae_pipeline_tests.conftest import DAY, tiny_settings
 
     settings = tiny_settings(tmp_path / "gpu.duckdb", device="auto")

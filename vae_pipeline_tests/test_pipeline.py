@@ -5,8 +5,8 @@ import numpy as np
 import pandas as pd
 from dagster import AssetKey, DagsterInstance
 
-from vae_pipeline.definitions import build_definitions
-from vae_pipeline.resources import DataSourceResource
+from vae_pipeline.pipeline.definitions import build_definitions
+from vae_pipeline.pipeline.resources import DataSourceResource
 from vae_pipeline_tests.conftest import DAY, DECISION, tiny_settings
 
 PARTITIONED = [
@@ -65,7 +65,7 @@ def test_whole_graph_for_one_partition(materialised):
 
 
 def test_model_weights_round_trip_from_duckdb(materialised):
-    from vae_pipeline.assets.models import load_model
+    from vae_pipeline.pipeline.assets.models import load_model
 
     settings, *_ = materialised
     stored = rows_for(settings.db_path, "trained_vae", DAY)
@@ -197,7 +197,7 @@ def test_holiday_partition_stores_nothing_and_skips_the_models(tmp_path):
 
 
 def test_definitions_hold_the_graph_and_blocking_checks():
-    from vae_pipeline.definitions import defs
+    from vae_pipeline.pipeline.definitions import defs
 
     graph = defs.resolve_asset_graph()
     names = {k.to_user_string() for k in graph.get_all_asset_keys()}

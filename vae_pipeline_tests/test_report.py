@@ -7,8 +7,8 @@ import pytest
 from dagster import AssetKey
 from plotly.offline import get_plotlyjs
 
-from vae_pipeline.report.browser import chromium_path
-from vae_pipeline.runner import report_path
+from vae_pipeline.pipeline.runner import report_path
+from vae_pipeline_tests.browser import chromium_path
 from vae_pipeline_tests.conftest import DAY
 
 # Every figure the report draws for a scored partition of the synthetic source.
@@ -82,7 +82,7 @@ def _marks(segment: str) -> int:
 
 @requires_chromium
 def test_report_renders_every_figure_with_data_in_headless_chromium(materialised):
-    from vae_pipeline.report.browser import dump_dom
+    from vae_pipeline_tests.browser import dump_dom
 
     _, _, _, results = materialised
     dom = dump_dom(report_path(results), offline=True)

@@ -98,7 +98,7 @@ def test_sample_covariance_is_left_out_when_singular():
 
 
 def test_min_variance_decisions_keep_one_row_per_name_and_the_true_min_eigenvalue():
-    from vae_pipeline.assets.risk import min_variance_decisions
+    from vae_pipeline.pipeline.assets.risk import min_variance_decisions
 
     x = _factor_panel(200, 30)
     covs = {"ledoit_wolf": LedoitWolfCovariance().fit(x).covariance_,

@@ -14,7 +14,7 @@ from dagster import (
     reconstructable,
 )
 
-from vae_pipeline.definitions import build_definitions
+from vae_pipeline.pipeline.definitions import build_definitions
 from vae_pipeline_tests.conftest import tiny_settings
 from vae_pipeline_tests.refit_job import daily_refit_job
 

@@ -295,7 +295,7 @@ def test_a_day_is_the_same_whichever_span_asks_and_however_the_file_grows(tmp_pa
 def _materialise(tmp_path, prices_path, partition=None, start=None, end=None, **overrides):
     from dagster import AssetKey, DagsterInstance
 
-    from vae_pipeline.definitions import build_definitions
+    from vae_pipeline.pipeline.definitions import build_definitions
 
     settings = PipelineSettings(
         db_path=tmp_path / "csv.duckdb", source="csv", prices_path=prices_path,

@@ -79,8 +79,8 @@ def test_whole_graph_on_the_real_panel(real_settings, tmp_path):
     import duckdb
     from dagster import DagsterInstance
 
-    from vae_pipeline.definitions import build_definitions
-    from vae_pipeline.runner import materialise_day
+    from vae_pipeline.pipeline.definitions import build_definitions
+    from vae_pipeline.pipeline.runner import materialise_day
 
     settings = real_settings.model_copy(update={"db_path": tmp_path / "real.duckdb", "epochs": 30})
     day = default_day(settings, pd.Timestamp("2024-06-03"))

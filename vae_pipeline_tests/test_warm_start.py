@@ -80,7 +80,7 @@ def test_a_learned_noise_fit_starts_from_the_fixed_noise_fit():
 
 
 def _defs(tmp_path, warm: bool):
-    from vae_pipeline.definitions import build_definitions
+    from vae_pipeline.pipeline.definitions import build_definitions
 
     settings = tiny_settings(tmp_path / "warm.duckdb", warm_start=warm)
     return settings, build_definitions(settings)
@@ -120,7 +120,7 @@ def _metadata(result, name: str) -> dict:
 
 
 def test_consecutive_partitions_chain_warm_starts(tmp_path):
-    from vae_pipeline.runner import HISTORY_ASSETS, RANGE_END_TAG, RANGE_START_TAG
+    from vae_pipeline.pipeline.runner import HISTORY_ASSETS, RANGE_END_TAG, RANGE_START_TAG
 
     settings, defs = _defs(tmp_path, warm=True)
     instance = DagsterInstance.ephemeral()
@@ -140,7 +140,7 @@ def test_consecutive_partitions_chain_warm_starts(tmp_path):
 
 
 def test_warm_start_without_its_lineage_is_refused(tmp_path):
-    from vae_pipeline.runner import HISTORY_ASSETS, RANGE_END_TAG, RANGE_START_TAG
+    from vae_pipeline.pipeline.runner import HISTORY_ASSETS, RANGE_END_TAG, RANGE_START_TAG
 
     settings, defs = _defs(tmp_path, warm=False)
     instance = DagsterInstance.ephemeral()
@@ -156,7 +156,7 @@ def test_warm_start_without_its_lineage_is_refused(tmp_path):
 
 @pytest.mark.parametrize("value, expected", [("1", True), ("0", False), ("", False)])
 def test_the_option_is_read_from_the_environment(value, expected):
-    from vae_pipeline.resources import training_config_class
+    from vae_pipeline.pipeline.resources import training_config_class
     from vae_pipeline.settings import PipelineSettings
 
     settings = PipelineSettings.from_env({"VAE_PIPELINE_WARM_START": value})

@@ -4,11 +4,11 @@ import numpy as np
 import pandas as pd
 from dagster import AssetExecutionContext, BackfillPolicy, asset
 
-from vae_pipeline.assets.common import DUCKDB_POOL, PARTITION_COLUMN
-from vae_pipeline.checks import gate, gate_specs
 from vae_pipeline.core.calendar import trading_days
 from vae_pipeline.core.validation import check_returns
-from vae_pipeline.resources import DataSourceResource
+from vae_pipeline.pipeline.assets.common import DUCKDB_POOL, PARTITION_COLUMN
+from vae_pipeline.pipeline.checks import gate, gate_specs
+from vae_pipeline.pipeline.resources import DataSourceResource
 from vae_pipeline.sources.base import (
     OBSERVABLE_COLUMNS,
     RETURNS_COLUMNS,

@@ -2,8 +2,7 @@
 
 ``vae train --json`` prints exactly one JSON object on stdout (progress goes to stderr); without
 ``--json`` it prints rich tables. Bad options give a one-line error and exit code 2, never a
-traceback. The pipeline commands (``run``, ``scorecard``) are registered on the same ``app`` by
-``vae_pipeline.cli_pipeline``, imported at the bottom of this module.
+traceback.
 """
 
 from __future__ import annotations
@@ -11,38 +10,15 @@ from __future__ import annotations
 import json
 import math
 from contextlib import contextmanager
-from typing import Any, NoReturn
+from typing import Any
 
 import typer
 from pydantic import ValidationError
 from rich import box
-from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-app = typer.Typer(
-    name="vae",
-    help="Learn equity factors with a VAE and judge them in a min-variance horse race.",
-    add_completion=False,
-    no_args_is_help=True,
-    pretty_exceptions_enable=False,
-)
-
-# stdout carries only the result (tables or the JSON object); progress and errors go to stderr.
-out = Console()
-err = Console(stderr=True)
-
-USAGE_ERROR = 2  # click's exit code for bad options
-
-
-@app.callback()
-def main() -> None:
-    """Learn equity factors with a VAE and judge them in a min-variance horse race."""
-
-
-def _fail(message: str) -> NoReturn:
-    err.print(f"[bold red]Error:[/] {message}", highlight=False)
-    raise typer.Exit(USAGE_ERROR)
+from vae_pipeline.cli.app import USAGE_ERROR, _fail, app, err, out  # noqa: F401
 
 
 def _validation_message(exc: ValidationError) -> str:
@@ -204,7 +180,9 @@ def train(
     n_days: int = typer.Option(1260, "--n-days", help="number of trading days T"),
     window: int = typer.Option(504, "--window", help="walk-forward training window (days)"),
     rebalance: int = typer.Option(21, "--rebalance", help="walk-forward rebalance period (days)"),
-    lr: float | None = typer.Option(None, "--lr", help="Adam learning rate [default: TrainConfig's]"),
+    lr: float | None = typer.Option(
+        None, "--lr", help="Adam learning rate [default: TrainConfig's]"
+    ),
     decoder: str = typer.Option("linear", "--decoder", help="linear or mlp"),
     n_samples: int = typer.Option(2000, "--n-samples", help="Monte-Carlo draws (VAE covariance)"),
     device: str = typer.Option("cpu", "--device", help="cpu, cuda or auto"),
@@ -245,6 +223,3 @@ def train(
         print(json.dumps(d, allow_nan=False))
     else:
         _print_tables(d)
-
-
-from vae_pipeline import cli_pipeline  # noqa: E402,F401  (registers the pipeline commands)

@@ -16,7 +16,10 @@ from dagster import (
     asset,
 )
 
-from vae_pipeline.assets.common import (
+from vae_pipeline.core.calendar import shift_trading_days
+from vae_pipeline.core.horse_race import summarise_scorecards
+from vae_pipeline.core.minvar import annualised_vol
+from vae_pipeline.pipeline.assets.common import (
     DUCKDB_POOL,
     PARTITION_COLUMN,
     markdown_table,
@@ -25,12 +28,9 @@ from vae_pipeline.assets.common import (
     window_deps,
     with_date,
 )
-from vae_pipeline.checks import gate, gate_specs
-from vae_pipeline.core.calendar import shift_trading_days
-from vae_pipeline.core.horse_race import summarise_scorecards
-from vae_pipeline.core.minvar import annualised_vol
-from vae_pipeline.partitions import decision_lag
-from vae_pipeline.window_store import WindowStore
+from vae_pipeline.pipeline.checks import gate, gate_specs
+from vae_pipeline.pipeline.partitions import decision_lag
+from vae_pipeline.pipeline.window_store import WindowStore
 
 SCORECARD_COLUMNS = ["decision_date", "estimator", "realised_vol", "predicted_vol", "n_days"]
 

@@ -22,8 +22,8 @@ from dagster import (
     asset,
 )
 
-from vae_pipeline.assets.common import DUCKDB_POOL, partition_day
-from vae_pipeline.partitions import evaluation_window
+from vae_pipeline.pipeline.assets.common import DUCKDB_POOL, partition_day
+from vae_pipeline.pipeline.partitions import evaluation_window
 from vae_pipeline.report.build import build_report, report_page
 from vae_pipeline.report.compute import run_beta_sweep
 from vae_pipeline.report.data import read_partition

@@ -1,6 +1,6 @@
 """Thin asset functions, grouped by stage; the numerics live in ``vae_pipeline.core``."""
 
-from vae_pipeline.assets import (
+from vae_pipeline.pipeline.assets import (
     anomalies,
     evaluation,
     factors,

@@ -6,14 +6,14 @@ import warnings
 
 from dagster import BetaWarning, Definitions
 
-from vae_pipeline.assets import build_assets
-from vae_pipeline.executors import pipeline_executor
-from vae_pipeline.parquet_io import io_manager_from_env
-from vae_pipeline.partitions import trading_day_partitions
-from vae_pipeline.resources import DataSourceResource, training_config_class
-from vae_pipeline.schedules import build_schedule, daily_refit_job
+from vae_pipeline.pipeline.assets import build_assets
+from vae_pipeline.pipeline.executors import pipeline_executor
+from vae_pipeline.pipeline.parquet_io import io_manager_from_env
+from vae_pipeline.pipeline.partitions import trading_day_partitions
+from vae_pipeline.pipeline.resources import DataSourceResource, training_config_class
+from vae_pipeline.pipeline.schedules import build_schedule, daily_refit_job
+from vae_pipeline.pipeline.window_store import store_from_env
 from vae_pipeline.settings import PipelineSettings
-from vae_pipeline.window_store import store_from_env
 
 # BackfillPolicy.single_run is beta; the warning would print on every load of the code location.
 warnings.filterwarnings("ignore", category=BetaWarning)

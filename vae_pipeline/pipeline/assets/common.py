@@ -13,7 +13,7 @@ PARTITION_COLUMN = {"partition_expr": "date"}
 
 def window_deps(mapping, *names: str) -> list[AssetDep]:
     """The trailing windows an asset reads through ``WindowStore`` (not as Dagster inputs, see
-    ``vae_pipeline.window_store``), declared with their partition mapping for the lineage.
+    ``vae_pipeline.pipeline.window_store``), declared with their partition mapping for the lineage.
 
     The model, factor and risk assets read the returns window of ``standardised_panel`` (its
     admitted names over [d-W+1, d]: "the z-panel is the window through the scaler"), so they

@@ -28,7 +28,7 @@ def daily_refit_job(partitions, executor=None):
     In-process by default (DuckDB locks the file per process); a backfill may switch to
     ``{"execution": {"config": {"multiprocess": {}}}}``: the ``duckdb`` pool in dagster.yaml
     then keeps the file's writers to one step at a time. Another ``executor`` (k8s, celery,
-    dask: ``vae_pipeline.executors``) replaces both.
+    dask: ``vae_pipeline.pipeline.executors``) replaces both.
     """
     chosen = executor is not None and executor.name not in ("in_process", "multi_or_in_process_executor")
     return define_asset_job(

@@ -5,11 +5,11 @@ auto-committed statements; a run killed between them would leave the partition e
 Wrapping the connection in a transaction makes a re-materialisation replace the
 partition atomically (all old rows or all new rows, never a mix).
 
-Reads go through the process's :data:`~vae_pipeline.frame_cache.FRAMES`: a slice already read
+Reads go through the process's :data:`~vae_pipeline.store.frame_cache.FRAMES`: a slice already read
 (the same-day scaler and models that several assets of a partition load) is served from memory
 while the file is unchanged, and every write re-stamps or drops the entries it affects (see
-:mod:`vae_pipeline.frame_cache`; the returns windows go through it too, see
-:mod:`vae_pipeline.window_store`).
+:mod:`vae_pipeline.store.frame_cache`; the returns windows go through it too, see
+:mod:`vae_pipeline.pipeline.window_store`).
 
 Each read or write ATTACHes the file to one in-memory DuckDB connection kept per process and
 DETACHes it afterwards: DuckDB's file lock is held exactly as long as with connect/close (other
@@ -35,8 +35,8 @@ from dagster_duckdb.io_manager import DuckDbClient
 from dagster_duckdb_pandas import DuckDBPandasIOManager, DuckDBPandasTypeHandler
 from pydantic import Field
 
-from vae_pipeline import storage
-from vae_pipeline.frame_cache import FRAMES, Signature, file_signature
+from vae_pipeline.store import connection as storage
+from vae_pipeline.store.frame_cache import FRAMES, Signature, file_signature
 
 
 @dataclass
@@ -68,7 +68,7 @@ def _opened(database: str, config: dict) -> Iterator[duckdb.DuckDBPyConnection]:
     """The file, attached to this process's host connection for the duration of the block.
 
     Anything unusual (another connection of this process has the file open, another process
-    holds the lock, a corrupt or foreign file) falls back to :func:`vae_pipeline.storage.connect`,
+    holds the lock, a corrupt or foreign file) falls back to :func:`vae_pipeline.store.connection.connect`,
     which joins the open instance, waits out the lock or reports the file, as before."""
     with _HOST_LOCK:
         key = repr(sorted(config.items()))

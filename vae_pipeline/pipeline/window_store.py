@@ -29,7 +29,7 @@ from dagster import ConfigurableResource
 from pydantic import Field
 
 from vae_pipeline.core.panel import expected_window, to_wide
-from vae_pipeline.frame_cache import FRAMES
+from vae_pipeline.store.frame_cache import FRAMES
 
 # One fixed statement per table (no SQL is assembled from values; the dates are bound).
 _QUERIES = {
@@ -82,7 +82,7 @@ class WindowStore(ConfigurableResource):
         cache_bytes = self.cache_mb * 2**20
         if cache_bytes > 0 and (found := FRAMES.get(self.database, key)) is not None:
             return found
-        from vae_pipeline.io_managers import table_exists, transaction
+        from vae_pipeline.pipeline.io_managers import table_exists, transaction
 
         if not os.path.exists(self.database):
             return pd.DataFrame()
@@ -106,7 +106,7 @@ def _span(end, window: int) -> tuple[pd.Timestamp, pd.Timestamp]:
 
 def _read_parquet(root: str, table: str, first: pd.Timestamp, last: pd.Timestamp) -> pd.DataFrame:
     """The per-day files ``{root}/{table}/{YYYY-MM-DD}.parquet`` of [first, last]
-    (the layout of :class:`vae_pipeline.parquet_io.ParquetIOManager`)."""
+    (the layout of :class:`vae_pipeline.pipeline.parquet_io.ParquetIOManager`)."""
     import fsspec
 
     fs, base = fsspec.core.url_to_fs(root)
@@ -126,7 +126,7 @@ def _read_parquet(root: str, table: str, first: pd.Timestamp, last: pd.Timestamp
 
 def store_from_env(settings, environ=None) -> WindowStore:
     """The store over the storage ``VAE_PIPELINE_IO`` names (as ``io_manager_from_env``)."""
-    from vae_pipeline.parquet_io import IO_ENV, ROOT_ENV
+    from vae_pipeline.pipeline.parquet_io import IO_ENV, ROOT_ENV
 
     environ = os.environ if environ is None else environ
     kind = environ.get(IO_ENV, "").strip().lower() or "duckdb"

@@ -4,7 +4,10 @@ import numpy as np
 import pandas as pd
 from dagster import AssetExecutionContext, AssetIn, asset
 
-from vae_pipeline.assets.common import (
+from vae_pipeline.core.covariance.spectrum import min_eigenvalue
+from vae_pipeline.core.estimate import estimate_covariances
+from vae_pipeline.core.minvar import minvar_weights
+from vae_pipeline.pipeline.assets.common import (
     DUCKDB_POOL,
     PARTITION_COLUMN,
     markdown_table,
@@ -13,19 +16,16 @@ from vae_pipeline.assets.common import (
     window_deps,
     with_date,
 )
-from vae_pipeline.assets.models import (
+from vae_pipeline.pipeline.assets.models import (
     learned_noise_models,
     load_model,
     regime_labels,
     training_window_returns,
 )
-from vae_pipeline.checks import gate, gate_specs
-from vae_pipeline.core.covariance.spectrum import min_eigenvalue
-from vae_pipeline.core.estimate import estimate_covariances
-from vae_pipeline.core.minvar import minvar_weights
-from vae_pipeline.partitions import training_window
-from vae_pipeline.resources import DataSourceResource
-from vae_pipeline.window_store import WindowStore
+from vae_pipeline.pipeline.checks import gate, gate_specs
+from vae_pipeline.pipeline.partitions import training_window
+from vae_pipeline.pipeline.resources import DataSourceResource
+from vae_pipeline.pipeline.window_store import WindowStore
 
 COVARIANCE_COLUMNS = [
     "estimator",

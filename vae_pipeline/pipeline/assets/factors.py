@@ -4,7 +4,9 @@ import numpy as np
 import pandas as pd
 from dagster import AssetExecutionContext, AssetIn, asset
 
-from vae_pipeline.assets.common import (
+from vae_pipeline.core.embedding import embed
+from vae_pipeline.core.interpretation import baseline_latents, interpret
+from vae_pipeline.pipeline.assets.common import (
     DUCKDB_POOL,
     PARTITION_COLUMN,
     markdown_table,
@@ -13,13 +15,11 @@ from vae_pipeline.assets.common import (
     window_deps,
     with_date,
 )
-from vae_pipeline.assets.models import load_model, training_window_returns
-from vae_pipeline.checks import gate, gate_specs
-from vae_pipeline.core.embedding import embed
-from vae_pipeline.core.interpretation import baseline_latents, interpret
-from vae_pipeline.partitions import training_window
-from vae_pipeline.resources import DataSourceResource
-from vae_pipeline.window_store import WindowStore
+from vae_pipeline.pipeline.assets.models import load_model, training_window_returns
+from vae_pipeline.pipeline.checks import gate, gate_specs
+from vae_pipeline.pipeline.partitions import training_window
+from vae_pipeline.pipeline.resources import DataSourceResource
+from vae_pipeline.pipeline.window_store import WindowStore
 
 LATENT_COLUMNS = ["obs_date", "latent", "value"]
 INTERPRETATION_COLUMNS = ["metric", "method", "latent", "target", "value"]

@@ -1,5 +1,5 @@
 """Streamlit dashboard of the stored pipeline results: ``vae dashboard`` (127.0.0.1, headless)
-or ``streamlit run vae_pipeline/app.py``.
+or ``streamlit run vae_pipeline/dashboard.py``.
 
 Pick a partition and an estimator; the same figures as the HTML report are drawn from the
 DuckDB file (``VAE_PIPELINE_DB``). The file is never held open: each read opens a read-only

@@ -4,16 +4,6 @@ import numpy as np
 import pandas as pd
 from dagster import AssetExecutionContext, AssetIn, asset
 
-from vae_pipeline.assets.common import (
-    DUCKDB_POOL,
-    PARTITION_COLUMN,
-    non_trading_day_results,
-    partition_day,
-    window_deps,
-    with_date,
-)
-from vae_pipeline.assets.models import load_model
-from vae_pipeline.checks import gate, gate_specs
 from vae_pipeline.core.anomaly import (
     anomaly_test,
     flag_anomalies,
@@ -24,9 +14,19 @@ from vae_pipeline.core.anomaly import (
 from vae_pipeline.core.calendar import shift_trading_days
 from vae_pipeline.core.panel import window_panel
 from vae_pipeline.core.training import TrainResult
-from vae_pipeline.partitions import decision_lag, evaluation_window
-from vae_pipeline.resources import DataSourceResource
-from vae_pipeline.window_store import WindowStore
+from vae_pipeline.pipeline.assets.common import (
+    DUCKDB_POOL,
+    PARTITION_COLUMN,
+    non_trading_day_results,
+    partition_day,
+    window_deps,
+    with_date,
+)
+from vae_pipeline.pipeline.assets.models import load_model
+from vae_pipeline.pipeline.checks import gate, gate_specs
+from vae_pipeline.pipeline.partitions import decision_lag, evaluation_window
+from vae_pipeline.pipeline.resources import DataSourceResource
+from vae_pipeline.pipeline.window_store import WindowStore
 
 ANOMALY_COLUMNS = [
     "ticker",

@@ -4,7 +4,9 @@ import numpy as np
 import pandas as pd
 from dagster import AssetExecutionContext, asset
 
-from vae_pipeline.assets.common import (
+from vae_pipeline.core.panel import window_panel
+from vae_pipeline.core.standardise import Standardiser
+from vae_pipeline.pipeline.assets.common import (
     DUCKDB_POOL,
     PARTITION_COLUMN,
     non_trading_day_results,
@@ -12,11 +14,9 @@ from vae_pipeline.assets.common import (
     window_deps,
     with_date,
 )
-from vae_pipeline.checks import gate, gate_specs
-from vae_pipeline.core.panel import window_panel
-from vae_pipeline.core.standardise import Standardiser
-from vae_pipeline.partitions import training_window
-from vae_pipeline.window_store import WindowStore
+from vae_pipeline.pipeline.checks import gate, gate_specs
+from vae_pipeline.pipeline.partitions import training_window
+from vae_pipeline.pipeline.window_store import WindowStore
 
 SCALER_COLUMNS = ["ticker", "mean", "scale", "n_obs", "z_mean", "z_std"]
 # z-scores of the fitted window itself must be (0, 1) up to float32 rounding.

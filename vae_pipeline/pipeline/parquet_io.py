@@ -82,7 +82,7 @@ class ParquetIOManager(ConfigurableIOManager):
 
 def io_manager_from_env(settings, environ=None):
     """The IO manager ``VAE_PIPELINE_IO`` names: ``duckdb`` (default) or ``parquet``."""
-    from vae_pipeline.io_managers import VaeDuckDBIOManager
+    from vae_pipeline.pipeline.io_managers import VaeDuckDBIOManager
 
     environ = os.environ if environ is None else environ
     kind = environ.get(IO_ENV, "").strip().lower() or "duckdb"

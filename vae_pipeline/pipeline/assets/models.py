@@ -23,7 +23,11 @@ from dagster import (
     asset,
 )
 
-from vae_pipeline.assets.common import (
+from vae_pipeline.core.model_store import record_to_result, result_to_record
+from vae_pipeline.core.panel import window_panel
+from vae_pipeline.core.training import TrainConfig, TrainResult, train_vae
+from vae_pipeline.core.warm_start import previous_state, sibling_state, warm_config
+from vae_pipeline.pipeline.assets.common import (
     DUCKDB_POOL,
     PARTITION_COLUMN,
     markdown_table,
@@ -32,13 +36,9 @@ from vae_pipeline.assets.common import (
     window_deps,
     with_date,
 )
-from vae_pipeline.checks import gate, gate_specs
-from vae_pipeline.core.model_store import record_to_result, result_to_record
-from vae_pipeline.core.panel import window_panel
-from vae_pipeline.core.training import TrainConfig, TrainResult, train_vae
-from vae_pipeline.core.warm_start import previous_state, sibling_state, warm_config
-from vae_pipeline.partitions import training_window
-from vae_pipeline.window_store import WindowStore
+from vae_pipeline.pipeline.checks import gate, gate_specs
+from vae_pipeline.pipeline.partitions import training_window
+from vae_pipeline.pipeline.window_store import WindowStore
 
 MODEL_COLUMNS = [
     "model",

@@ -12,7 +12,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from vae_pipeline.cli import app
+from vae_pipeline.cli.app import app
 from vae_pipeline.core.calendar import is_trading_day, latest_trading_day
 from vae_pipeline.settings import PipelineSettings
 
@@ -89,13 +89,13 @@ def run(
 ) -> None:
     """Materialise the whole asset graph for one trading day (default: the latest) and print its scorecard."""
     warnings.filterwarnings("ignore")
-    # Settings first: importing vae_pipeline.definitions builds ``defs`` from the environment,
+    # Settings first: importing vae_pipeline.pipeline.definitions builds ``defs`` from the environment,
     # and a bad variable must give its one-line message, not a traceback.
     settings = _settings()
     from dagster import DagsterError, DagsterInstance, RunsFilter
 
-    from vae_pipeline.definitions import build_definitions
-    from vae_pipeline.runner import materialise_day, report_path
+    from vae_pipeline.pipeline.definitions import build_definitions
+    from vae_pipeline.pipeline.runner import materialise_day, report_path
     from vae_pipeline.sources import default_day
 
     try:
@@ -157,7 +157,7 @@ def scorecard(
 def dashboard(
     port: int = typer.Option(8501, help="port to serve on (bound to 127.0.0.1 only)"),
 ) -> None:
-    """Serve the Streamlit dashboard (vae_pipeline/app.py) on http://127.0.0.1:PORT, headless.
+    """Serve the Streamlit dashboard (vae_pipeline/dashboard.py) on http://127.0.0.1:PORT, headless.
 
     It reads the DuckDB file (VAE_PIPELINE_DB) with short read-only connections, so the
     pipeline can keep writing while it is open.
@@ -169,7 +169,7 @@ def dashboard(
         console.print("[red]streamlit is not installed: pip install -e '.[dev]'[/red]")
         raise typer.Exit(2)
     settings = _settings()
-    app_file = Path(__file__).with_name("app.py")
+    app_file = Path(__file__).parent.parent / "dashboard.py"
     console.print(
         f"dashboard on http://127.0.0.1:{port} reading {settings.db_path.resolve()}",
         highlight=False,

@@ -1,0 +1,6 @@
+"""The ``vae`` command line: ``vae train`` (the experiment), ``vae run`` / ``vae scorecard``."""
+
+from vae_pipeline.cli import pipeline, train  # noqa: F401  (each registers its commands)
+from vae_pipeline.cli.app import app
+
+__all__ = ["app"]
