@@ -61,16 +61,16 @@ def measure(n: int, partitions: int, instance: str, epochs: int,
         runners = {}
         for mode in modes:
             s = bench_settings(n, tmp / f"{mode}.duckdb", history=560 + partitions, epochs=epochs)
-            s = s.model_copy(update={"warm_start": mode == "warm"})
+            s = s.with_values(warm_start=mode == "warm")
             runners[mode] = DagsterRefit(s, tmp / f"home_{mode}", instance)
             before = shift_trading_days(days[0], -1)
             runners[mode]._run(HISTORY_ASSETS, instance=DagsterInstance.ephemeral(),
-                               tags={RANGE_START_TAG: s.start,
+                               tags={RANGE_START_TAG: s.data.start,
                                      RANGE_END_TAG: f"{before:%Y-%m-%d}"})  # fmt: skip
         load_before = os.getloadavg()[0]
         seconds = {m: {"decision": [], "full": []} for m in modes}
         seeded = {m: {"decision": [], "full": []} for m in modes}
-        for kind, names, shift in (("decision", DECISION_ASSETS, -s.horizon),
+        for kind, names, shift in (("decision", DECISION_ASSETS, -s.evaluation.horizon),
                                    ("full", PARTITIONED, 0)):  # fmt: skip
             for day in days:
                 for mode, runner in runners.items():
@@ -88,14 +88,14 @@ def measure(n: int, partitions: int, instance: str, epochs: int,
                 means[kind] = float(np.mean(steady or values))
                 # a chain's first partition is cold: a year backfill pays it once per chain too
                 first[kind] = values[0] - means[kind] if warm else 0.0
-            year = YEAR * means["full"] + s.horizon * means["decision"] + sum(first.values())
+            year = YEAR * means["full"] + s.evaluation.horizon * means["decision"] + sum(first.values())
             out[mode] = {
                 "full_seconds": seconds[mode]["full"],
                 "decision_seconds": seconds[mode]["decision"],
                 "full_seeded": seeded[mode]["full"], "decision_seeded": seeded[mode]["decision"],
                 "full_mean": means["full"], "decision_mean": means["decision"],
                 "year_minutes_extrapolated": year / 60.0,
-                "extrapolation": f"{YEAR} x full_mean + {s.horizon} x decision_mean"
+                "extrapolation": f"{YEAR} x full_mean + {s.evaluation.horizon} x decision_mean"
                 + (" + the cold first partition of each chain" if warm else ""),
             }  # fmt: skip
         out["load_after"] = os.getloadavg()[0]

@@ -112,7 +112,7 @@ class DirectRefit:
         from vae_pipeline.core.panel import expected_window
         from vae_pipeline.core.validation import window_complete
 
-        expected = expected_window(day, self.settings.window)
+        expected = expected_window(day, self.settings.evaluation.window)
         wide = panel.returns.loc[expected[0] : expected[-1]]
         if window_complete(wide.index, expected):
             raise RuntimeError("incomplete window")
@@ -123,7 +123,7 @@ class DirectRefit:
 
         s = self.settings
         return TrainConfig(
-            latent_dim=s.latent_dim, beta=s.beta, epochs=s.epochs, seed=s.seed, device=s.device
+            latent_dim=s.model.latent_dim, beta=s.model.beta, epochs=s.model.epochs, seed=s.seed, device=s.model.device
         ).validate()
 
     def _covariances(self, window, day, vae, cvae, regimes):
@@ -132,7 +132,7 @@ class DirectRefit:
 
         tickers = list(window.columns)
         covs = estimate_covariances(
-            window, k=self.settings.latent_dim, vae=vae, cvae=cvae, regimes=regimes,
+            window, k=self.settings.model.latent_dim, vae=vae, cvae=cvae, regimes=regimes,
             oracle=self.source.oracle_covariance(day, tickers), seed=self.settings.seed,
         )  # fmt: skip
         frame, psd, weight_problems, _ = min_variance_decisions(covs, tickers)
@@ -145,7 +145,7 @@ class DirectRefit:
         from vae_pipeline.core.calendar import shift_trading_days
         from vae_pipeline.core.training import train_vae
 
-        decision = shift_trading_days(DAY, -self.settings.horizon)
+        decision = shift_trading_days(DAY, -self.settings.evaluation.horizon)
         panel = self.source.panel(decision)
         window = self._window(panel, decision)
         regimes = panel.observables["regime"].reindex(window.index).to_numpy(dtype=int)
@@ -224,7 +224,7 @@ class DirectRefit:
                          planted=planted.astype(bool), seed=s.seed)  # fmt: skip
             max_drawdown(resid)
         with st("horse_race"):
-            summarise_scorecards(card, horizon=s.horizon)
+            summarise_scorecards(card, horizon=s.evaluation.horizon)
         return st
 
 
@@ -270,11 +270,11 @@ class DagsterRefit:
         # An in-memory instance for the 10-year history: its ~2 x 2600 partition events
         # would take minutes in SQLite and are not what is measured.
         self._run(HISTORY_ASSETS, instance=DagsterInstance.ephemeral(),
-                  tags={RANGE_START_TAG: self.settings.start,
+                  tags={RANGE_START_TAG: self.settings.data.start,
                         RANGE_END_TAG: f"{before:%Y-%m-%d}"})  # fmt: skip
         seconds["history"] = time.perf_counter() - t0
         t0 = time.perf_counter()
-        decision = shift_trading_days(DAY, -self.settings.horizon)
+        decision = shift_trading_days(DAY, -self.settings.evaluation.horizon)
         self._run(DECISION_ASSETS, partition_key=f"{decision:%Y-%m-%d}")
         seconds["decision_chain"] = time.perf_counter() - t0
         return seconds
@@ -292,9 +292,9 @@ class DagsterRefit:
         """Bytes the partition added to the checkpointed file, and its rows per table."""
         import duckdb
 
-        size = checkpointed_size(self.settings.db_path)
+        size = checkpointed_size(self.settings.storage.db_path)
         rows = {}
-        with duckdb.connect(str(self.settings.db_path), read_only=True) as con:
+        with duckdb.connect(str(self.settings.storage.db_path), read_only=True) as con:
             for table in PARTITIONED:
                 rows[table] = con.execute(
                     f'select count(*) from main."{table}" where date = ?', [DAY.to_pydatetime()]
@@ -307,11 +307,11 @@ class DagsterRefit:
         checkpointed size over ``copies``), and the same rows as uncompressed Arrow (``arrow``)."""
         import duckdb
 
-        scratch = self.settings.db_path.with_name("scratch.duckdb")
+        scratch = self.settings.storage.db_path.with_name("scratch.duckdb")
         day = DAY.to_pydatetime()
         arrow = 0
         with duckdb.connect(str(scratch)) as con:
-            con.execute(f"attach '{self.settings.db_path}' as src (read_only)")
+            con.execute(f"attach '{self.settings.storage.db_path}' as src (read_only)")
             for table in PARTITIONED:
                 arrow += con.execute(f'select * from src.main."{table}" where date = ?',
                                      [day]).fetch_arrow_table().nbytes  # fmt: skip
@@ -323,7 +323,7 @@ class DagsterRefit:
                         f'from src.main."{table}" where date = ?', [day])  # fmt: skip
             con.execute("detach src")
             con.execute("checkpoint")
-        empty = self.settings.db_path.with_name("empty.duckdb")
+        empty = self.settings.storage.db_path.with_name("empty.duckdb")
         duckdb.connect(str(empty)).close()
         size = (scratch.stat().st_size - empty.stat().st_size) / copies
         return {"duckdb": size, "arrow": float(arrow)}
@@ -372,7 +372,7 @@ def measure(n: int, mode: str, repeats: int, history: int, epochs: int,
         else:
             runner = DagsterRefit(settings, tmp / "home", instance)
             out["prepare"] = runner.prepare()
-            before = checkpointed_size(settings.db_path)
+            before = checkpointed_size(settings.storage.db_path)
         out["prepare_seconds"] = time.perf_counter() - t0
         best, stages, peak = np.inf, {}, 0
         for _ in range(repeats):
@@ -385,7 +385,7 @@ def measure(n: int, mode: str, repeats: int, history: int, epochs: int,
                 found = found[0]
                 if "partition_bytes" not in out:  # the first write of the partition
                     out["partition_bytes"], out["rows"] = runner.partition_bytes(before)
-                    out["db_bytes"] = settings.db_path.stat().st_size
+                    out["db_bytes"] = settings.storage.db_path.stat().st_size
                     try:
                         out["stored_bytes"] = runner.stored_bytes()
                     except Exception as exc:  # a measurement, never a reason to fail the run

@@ -71,8 +71,8 @@ def main() -> None:
     except ValueError as exc:
         st.error(str(exc))
         st.stop()
-    db = str(settings.db_path.resolve())
-    if not settings.db_path.exists():
+    db = str(settings.storage.db_path.resolve())
+    if not settings.storage.db_path.exists():
         st.info(f"No DuckDB file at `{db}` yet: run `make run` (or `vae run`) first.")
         st.stop()
     try:

@@ -7,6 +7,11 @@ import pytest
 
 # Two cores: keep torch from oversubscribing them when pytest and DuckDB run too.
 os.environ.setdefault("OMP_NUM_THREADS", "2")
+# The tests configure the pipeline themselves: a developer's exported VAE_PIPELINE_* variables or
+# .env must not leak into them (a test that wants a variable sets it with monkeypatch).
+for _name in [n for n in os.environ if n.startswith("VAE_PIPELINE_")]:
+    del os.environ[_name]
+os.environ["VAE_PIPELINE_ENV_FILE"] = os.devnull
 warnings.filterwarnings("ignore", category=DeprecationWarning)
 
 from vae_pipeline.settings import PipelineSettings  # noqa: E402

@@ -109,7 +109,7 @@ def good(tmp_path_factory) -> Good:
     defs = build_definitions(settings)
     instance = DagsterInstance.ephemeral()
     assert all(r.success for r in materialise_day(defs, D0, settings, instance=instance))
-    decision = f"{shift_trading_days(D1, -settings.horizon):%Y-%m-%d}"
+    decision = f"{shift_trading_days(D1, -settings.evaluation.horizon):%Y-%m-%d}"
     result = defs.resolve_implicit_global_asset_job_def().execute_in_process(
         partition_key=decision,
         instance=instance,
@@ -117,7 +117,7 @@ def good(tmp_path_factory) -> Good:
     )
     assert result.success
     d1 = make_source(settings).returns(D1, D1)
-    return Good(folder, prices, csv, settings.db_path, env, defs.resolve_asset_graph(), d1)
+    return Good(folder, prices, csv, settings.storage.db_path, env, defs.resolve_asset_graph(), d1)
 
 
 def snapshot(db, skip_day=None, skip_ticker=None, partitioned_only=False, skip_tables=()) -> dict:
@@ -484,10 +484,9 @@ ROWS = [
         needles=("VAE_PIPELINE_EPOCHS: Input should be a valid integer",),
     ),
     Row(
+        # the shared training resource refuses it before any step runs: nothing is stored
         "negative_beta_run_config",
-        writes=True,
-        blocked=("trained_vae",),
-        run_config={"ops": {"trained_vae": {"config": {"beta": -1.0}}}},
+        run_config={"resources": {"training": {"config": {"beta": -1.0}}}},
         needles=("beta", "Input should be greater than or equal to 0"),
     ),
     # ---- partitions
@@ -546,7 +545,10 @@ def collect(instance: DagsterInstance, outcome: Outcome) -> Outcome:
             if failed:
                 outcome.failed_checks.add((data.asset_key.to_user_string(), data.check_name))
                 texts.append(str(data.metadata["problems"].value))
-            elif event.event_type == DagsterEventType.STEP_FAILURE:
+            elif event.event_type in (
+                DagsterEventType.STEP_FAILURE,
+                DagsterEventType.RESOURCE_INIT_FAILURE,
+            ):
                 outcome.success = False
                 error = data.error
                 while error is not None:

@@ -212,7 +212,7 @@ def test_vae_dashboard_serves_while_the_pipeline_materialises_into_the_same_file
 
     settings, *_ = materialised
     db = tmp_path / "pipeline.duckdb"
-    shutil.copy(settings.db_path, db)
+    shutil.copy(settings.storage.db_path, db)
     port = _free_port()
     proc = subprocess.Popen(
         [

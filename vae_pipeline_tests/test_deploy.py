@@ -19,7 +19,8 @@ from types import SimpleNamespace
 import pytest
 import yaml
 
-from vae_pipeline.pipeline.executors import CHOICES, executor_name, pipeline_executor
+from vae_pipeline.pipeline.executors import CHOICES, pipeline_executor
+from vae_pipeline.settings import PipelineSettings
 
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -70,10 +71,13 @@ def test_k8s_instance_config_validates(tmp_path, monkeypatch):
 
 
 def test_executor_is_chosen_by_the_environment(monkeypatch):
-    assert executor_name({}) == "in_process"
-    assert executor_name({"VAE_PIPELINE_EXECUTOR": "Multiprocess"}) == "multiprocess"
+    assert PipelineSettings.from_env({}).runtime.executor == "in_process"
+    chosen = PipelineSettings.from_env({"VAE_PIPELINE_EXECUTOR": "multiprocess"})
+    assert chosen.runtime.executor == "multiprocess"
+    with pytest.raises(ValueError, match="VAE_PIPELINE_EXECUTOR"):
+        PipelineSettings.from_env({"VAE_PIPELINE_EXECUTOR": "spark"})
     with pytest.raises(ValueError, match="choose one of"):
-        executor_name({"VAE_PIPELINE_EXECUTOR": "spark"})
+        pipeline_executor("spark")
     assert set(CHOICES) == {"in_process", "multiprocess", "k8s", "celery", "dask"}
     assert pipeline_executor("in_process").name == "in_process"
     assert pipeline_executor("multiprocess").name == "multiprocess"
@@ -325,13 +329,13 @@ def test_parquet_storage_writes_one_file_per_partition_and_reads_windows(tmp_pat
     assert files[0] == "2024-01-02.parquet" and files[-1] == "2024-04-05.parquet"
     assert "2024-01-15.parquet" not in files  # a holiday (MLK day) stores nothing
     day = pd.read_parquet(tmp_path / "lake" / "raw_returns" / "2024-04-05.parquet")
-    assert len(day) == settings.n_names and (day["date"] == pd.Timestamp("2024-04-05")).all()
+    assert len(day) == settings.data.n_names and (day["date"] == pd.Timestamp("2024-04-05")).all()
     result = job.execute_in_process(
         instance=instance, partition_key="2024-04-05", asset_selection=[AssetKey("standardised_panel")]
     )
     assert result.success  # its 60-day window came back from ~65 files
     scaler = pd.read_parquet(tmp_path / "lake" / "standardised_panel" / "2024-04-05.parquet")
-    assert len(scaler) == settings.n_names and (scaler["n_obs"] == settings.window).all()
+    assert len(scaler) == settings.data.n_names and (scaler["n_obs"] == settings.evaluation.window).all()
 
 
 @pytest.mark.slow

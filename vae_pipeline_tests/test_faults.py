@@ -178,7 +178,7 @@ def test_two_concurrent_runs_and_a_reader_never_fail_on_the_lock(tmp_path, mater
             if key[1] in (DAY, other):
                 assert n == final[key], f"reader saw {n} of {final[key]} rows of {key}"
 
-    reference = materialised[0].db_path  # DAY materialised alone, in-process, same settings
+    reference = materialised[0].storage.db_path  # DAY materialised alone, in-process, same settings
     compared = [table for table, day in sorted(final) if day == DAY]
     assert {"trained_vae", "covariance_estimates", "minvar_scorecard", "anomaly_report"} <= set(compared)
     for table in compared:

@@ -64,17 +64,17 @@ def test_rematerialising_a_day_is_seen_by_the_next_read(tmp_path):
     from vae_pipeline.pipeline.runner import HISTORY_ASSETS, RANGE_END_TAG, RANGE_START_TAG
 
     settings = tiny_settings(tmp_path / "p.duckdb")
-    store = WindowStore(database=str(settings.db_path))
+    store = WindowStore(database=str(settings.storage.db_path))
     job = build_definitions(settings).resolve_implicit_global_asset_job_def()
     instance = DagsterInstance.ephemeral()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        tags = {RANGE_START_TAG: settings.start, RANGE_END_TAG: "2024-06-03"}
+        tags = {RANGE_START_TAG: settings.data.start, RANGE_END_TAG: "2024-06-03"}
         keys = [AssetKey(n) for n in HISTORY_ASSETS]
         assert job.execute_in_process(instance=instance, asset_selection=keys, tags=tags).success
-    first = store.returns("2024-06-03", settings.window)
+    first = store.returns("2024-06-03", settings.evaluation.window)
     hits = FRAMES.hits
-    assert store.returns("2024-06-03", settings.window).equals(first) and FRAMES.hits == hits + 1
+    assert store.returns("2024-06-03", settings.evaluation.window).equals(first) and FRAMES.hits == hits + 1
 
     class Doubled(DataSourceResource):  # the same panel, every return doubled
         def get(self):
@@ -92,10 +92,10 @@ def test_rematerialising_a_day_is_seen_by_the_next_read(tmp_path):
         assert defs.resolve_implicit_global_asset_job_def().execute_in_process(
             instance=instance, asset_selection=[AssetKey("raw_returns")], partition_key="2024-06-03"
         ).success
-    after = store.returns("2024-06-03", settings.window)
+    after = store.returns("2024-06-03", settings.evaluation.window)
     pd.testing.assert_series_equal(after.iloc[-1], 2 * first.iloc[-1])
     pd.testing.assert_frame_equal(after.iloc[:-1], first.iloc[:-1])
 
-    with duckdb.connect(str(settings.db_path)) as con:  # a write from outside the pipeline
+    with duckdb.connect(str(settings.storage.db_path)) as con:  # a write from outside the pipeline
         con.execute("update raw_returns set ret = 0 where date = '2024-05-31'")
-    assert (store.returns("2024-06-03", settings.window).loc["2024-05-31"] == 0).all()
+    assert (store.returns("2024-06-03", settings.evaluation.window).loc["2024-05-31"] == 0).all()

@@ -43,8 +43,8 @@ def test_whole_graph_for_one_partition(materialised):
     settings, defs, _, results = materialised
     assert all(r.success for r in results)
     for table in PARTITIONED:
-        assert len(rows_for(settings.db_path, table, DAY)) > 0, table
-    card = rows_for(settings.db_path, "minvar_scorecard", DAY)
+        assert len(rows_for(settings.storage.db_path, table, DAY)) > 0, table
+    card = rows_for(settings.storage.db_path, "minvar_scorecard", DAY)
     assert set(card["estimator"]) >= {
         "sample",
         "ledoit_wolf",
@@ -57,7 +57,7 @@ def test_whole_graph_for_one_partition(materialised):
     }
     assert (card["decision_date"] == pd.Timestamp(DECISION)).all()
     assert np.isfinite(card["realised_vol"]).all() and (card["realised_vol"] > 0).all()
-    assert table_counts(settings.db_path)["horse_race"] == card["estimator"].nunique()
+    assert table_counts(settings.storage.db_path)["horse_race"] == card["estimator"].nunique()
     checks = [e for r in results for e in r.get_asset_check_evaluations()]
     assert len({c.check_name for c in checks}) >= 10
     blocking = [c for c in checks if c.check_name != "vae_beats_ledoit_wolf"]
@@ -68,20 +68,20 @@ def test_model_weights_round_trip_from_duckdb(materialised):
     from vae_pipeline.pipeline.assets.models import load_model
 
     settings, *_ = materialised
-    stored = rows_for(settings.db_path, "trained_vae", DAY)
+    stored = rows_for(settings.storage.db_path, "trained_vae", DAY)
     model = load_model(stored)
-    window = rows_for(settings.db_path, "latent_factors", DAY)
-    assert model.config.latent_dim == settings.latent_dim
-    assert window["latent"].nunique() == settings.latent_dim
-    assert stored["epochs_run"].iloc[0] == settings.epochs
+    window = rows_for(settings.storage.db_path, "latent_factors", DAY)
+    assert model.config.latent_dim == settings.model.latent_dim
+    assert window["latent"].nunique() == settings.model.latent_dim
+    assert stored["epochs_run"].iloc[0] == settings.model.epochs
     assert stored["final_loss"].iloc[0] < stored["first_loss"].iloc[0]
 
 
 def test_rematerialising_a_partition_replaces_it_exactly(materialised):
     settings, defs, instance, _ = materialised
-    before = table_counts(settings.db_path)
-    weights_before = rows_for(settings.db_path, "trained_vae", DAY)["weights"].iloc[0]
-    cov_before = rows_for(settings.db_path, "covariance_estimates", DAY)
+    before = table_counts(settings.storage.db_path)
+    weights_before = rows_for(settings.storage.db_path, "trained_vae", DAY)["weights"].iloc[0]
+    cov_before = rows_for(settings.storage.db_path, "covariance_estimates", DAY)
     job = defs.resolve_implicit_global_asset_job_def()
     result = job.execute_in_process(
         partition_key=DAY,
@@ -89,10 +89,10 @@ def test_rematerialising_a_partition_replaces_it_exactly(materialised):
         asset_selection=list(defs.resolve_asset_graph().get_all_asset_keys()),
     )
     assert result.success
-    assert table_counts(settings.db_path) == before
-    assert rows_for(settings.db_path, "trained_vae", DAY)["weights"].iloc[0] == weights_before
+    assert table_counts(settings.storage.db_path) == before
+    assert rows_for(settings.storage.db_path, "trained_vae", DAY)["weights"].iloc[0] == weights_before
     pd.testing.assert_frame_equal(
-        rows_for(settings.db_path, "covariance_estimates", DAY), cov_before
+        rows_for(settings.storage.db_path, "covariance_estimates", DAY), cov_before
     )
 
 
@@ -137,7 +137,7 @@ def test_failing_blocking_check_stores_nothing_and_stops_downstream(tmp_path):
             "dagster/asset_partition_range_end": "2024-05-31",
         },
     )
-    before = table_counts(settings.db_path)
+    before = table_counts(settings.storage.db_path)
     result = job.execute_in_process(
         partition_key=DAY,
         instance=instance,
@@ -148,7 +148,7 @@ def test_failing_blocking_check_stores_nothing_and_stops_downstream(tmp_path):
     failed = [c for c in result.get_asset_check_evaluations() if not c.passed]
     assert [c.check_name for c in failed] == ["finite_bounded"]
     assert "non-finite" in str(failed[0].metadata["problems"].value)
-    after = table_counts(settings.db_path)
+    after = table_counts(settings.storage.db_path)
     assert after.get("raw_returns") == before["raw_returns"]  # no bad rows, earlier rows intact
     assert set(after) <= {"raw_returns", "market_observables"}  # nothing downstream materialised
 
@@ -180,7 +180,7 @@ def test_short_window_near_start_is_refused(tmp_path):
     assert "holds 32 of 60 trading days" in str(
         failed["window_complete"].metadata["problems"].value
     )
-    assert "standardised_panel" not in table_counts(settings.db_path)
+    assert "standardised_panel" not in table_counts(settings.storage.db_path)
 
 
 def test_holiday_partition_stores_nothing_and_skips_the_models(tmp_path):
@@ -192,7 +192,7 @@ def test_holiday_partition_stores_nothing_and_skips_the_models(tmp_path):
         asset_selection=[AssetKey(n) for n in ("raw_returns", "standardised_panel", "trained_vae")],
     )
     assert result.success
-    assert "standardised_panel" not in table_counts(settings.db_path)
+    assert "standardised_panel" not in table_counts(settings.storage.db_path)
     assert not result.asset_materializations_for_node("trained_vae")
 
 

@@ -42,7 +42,7 @@ def test_report_is_materialised_beside_the_database_with_its_path_in_metadata(ma
     settings, _, _, results = materialised
     mat = _report_materialisation(results)
     path = Path(mat.metadata["report_path"].value)
-    assert path == settings.db_path.resolve().parent / "reports" / f"report_{DAY}.html"
+    assert path == settings.storage.db_path.resolve().parent / "reports" / f"report_{DAY}.html"
     assert path.exists() and report_path(results) == path
     assert mat.partition == DAY
     # Figures as files, numbers as plottable floats, the scorecard as a table.

@@ -66,7 +66,7 @@ def test_backfill_of_three_partitions_with_multiprocess_executor(tmp_path, monke
     settings = tiny_settings(db)
     for key, value in {
         "DB": str(db),
-        "START": settings.start,
+        "START": settings.data.start,
         "N_NAMES": "20",
         "WINDOW": "60",
         "HORIZON": "5",

@@ -262,8 +262,8 @@ def test_settings_read_the_real_data_variables(tmp_path):
         "VAE_PIPELINE_STALE_DAYS": "0",
     }
     s = PipelineSettings.from_env(env)
-    assert (s.min_coverage, s.winsor_low, s.stale_days) == (0.95, -0.5, 0)
-    assert s.cleaning().max_gap == 24 and str(s.factors_path) == "f.csv"
+    assert (s.data.min_coverage, s.data.winsor_low, s.data.stale_days) == (0.95, -0.5, 0)
+    assert s.cleaning().max_gap == 24 and str(s.data.factors_path) == "f.csv"
     with pytest.raises(ValueError, match="VAE_PIPELINE_WINSOR_HIGH"):
         PipelineSettings.from_env({"VAE_PIPELINE_WINSOR_HIGH": "2"})
     with pytest.raises(ValueError, match="VAE_PIPELINE_TICKERS"):

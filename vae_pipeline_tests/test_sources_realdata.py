@@ -62,7 +62,7 @@ def test_real_panel_with_vendor_errors_injected_is_cleaned_back(real_settings, t
     messy.loc[700, "XOM"] = "#N/A"  # a hole
     path = tmp_path / "messy.csv.gz"
     messy.to_csv(path, index=False)
-    src = make_source(real_settings.model_copy(update={"prices_path": path}))
+    src = make_source(real_settings.with_values(prices_path=path))
     counts = src.panel.cleaned.counts()
     assert counts["split_pair"] == 2 and counts["stale"] == 4 and counts["gap_return_dropped"] == 2
     clean = make_source(real_settings).panel.returns
@@ -82,11 +82,11 @@ def test_whole_graph_on_the_real_panel(real_settings, tmp_path):
     from vae_pipeline.pipeline.definitions import build_definitions
     from vae_pipeline.pipeline.runner import materialise_day
 
-    settings = real_settings.model_copy(update={"db_path": tmp_path / "real.duckdb", "epochs": 30})
+    settings = real_settings.with_values(db_path=tmp_path / "real.duckdb", epochs=30)
     day = default_day(settings, pd.Timestamp("2024-06-03"))
     results = materialise_day(build_definitions(settings), day, settings, DagsterInstance.ephemeral())
     assert all(r.success for r in results)
-    with duckdb.connect(str(settings.db_path), read_only=True) as con:
+    with duckdb.connect(str(settings.storage.db_path), read_only=True) as con:
         card = con.execute("select * from minvar_scorecard where date = ?", [day]).df()
         names = con.execute(
             "select count(*) from standardised_panel where date = ?", [day]

@@ -124,9 +124,9 @@ def test_consecutive_partitions_chain_warm_starts(tmp_path):
 
     settings, defs = _defs(tmp_path, warm=True)
     instance = DagsterInstance.ephemeral()
-    history = {RANGE_START_TAG: settings.start, RANGE_END_TAG: "2024-06-03"}
+    history = {RANGE_START_TAG: settings.data.start, RANGE_END_TAG: "2024-06-03"}
     assert _run(defs, instance, HISTORY_ASSETS, tags=history).success
-    config = {"ops": {n: {"config": {"warm_epochs": 7}} for n in MODELS}}
+    config = {"resources": {"training": {"config": {"warm_epochs": 7}}}}
     # Friday, then Monday (the weekend holds no partitions): Monday seeds from Friday
     first = _run(defs, instance, MODELS, partition_key="2024-05-31", run_config=config)
     second = _run(defs, instance, MODELS, partition_key="2024-06-03", run_config=config)
@@ -134,7 +134,7 @@ def test_consecutive_partitions_chain_warm_starts(tmp_path):
     for name in ("trained_vae", "trained_cvae"):
         cold, warm = _metadata(first, name), _metadata(second, name)
         assert cold["warm_started_from"] == "cold: no model stored in the previous week"
-        assert cold["epochs_run"] == settings.epochs
+        assert cold["epochs_run"] == settings.model.epochs
         assert warm["warm_started_from"] == "2024-05-31"
         assert warm["epochs_run"] == 7
 
@@ -144,9 +144,9 @@ def test_warm_start_without_its_lineage_is_refused(tmp_path):
 
     settings, defs = _defs(tmp_path, warm=False)
     instance = DagsterInstance.ephemeral()
-    history = {RANGE_START_TAG: settings.start, RANGE_END_TAG: "2024-06-03"}
+    history = {RANGE_START_TAG: settings.data.start, RANGE_END_TAG: "2024-06-03"}
     assert _run(defs, instance, HISTORY_ASSETS, tags=history).success
-    config = {"ops": {n: {"config": {"warm_start": True}} for n in MODELS}}
+    config = {"resources": {"training": {"config": {"warm_start": True}}}}
     result = _run(defs, instance, MODELS, partition_key="2024-06-03", run_config=config,
                   raise_on_error=False)  # fmt: skip
     assert not result.success
@@ -156,9 +156,9 @@ def test_warm_start_without_its_lineage_is_refused(tmp_path):
 
 @pytest.mark.parametrize("value, expected", [("1", True), ("0", False), ("", False)])
 def test_the_option_is_read_from_the_environment(value, expected):
-    from vae_pipeline.pipeline.resources import training_config_class
+    from vae_pipeline.pipeline.resources import TrainingResource
     from vae_pipeline.settings import PipelineSettings
 
     settings = PipelineSettings.from_env({"VAE_PIPELINE_WARM_START": value})
-    assert settings.warm_start is expected
-    assert training_config_class(settings)().warm_start is expected
+    assert settings.model.warm_start is expected
+    assert TrainingResource.from_settings(settings).warm_start is expected

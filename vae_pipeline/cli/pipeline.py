@@ -106,15 +106,15 @@ def run(
     if not is_trading_day(target):
         _error(f"{target:%Y-%m-%d} is not a trading day")
         raise typer.Exit(2)
-    if target < pd.Timestamp(settings.start):
-        first = f"the first partition {settings.start} (VAE_PIPELINE_START)"
+    if target < pd.Timestamp(settings.data.start):
+        first = f"the first partition {settings.data.start} (VAE_PIPELINE_START)"
         _error(f"{target:%Y-%m-%d} is before {first}")
         raise typer.Exit(2)
     instance = (
         DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else DagsterInstance.ephemeral()
     )
     console.print(
-        f"materialising {target:%Y-%m-%d} into {settings.db_path} (source: {settings.source})"
+        f"materialising {target:%Y-%m-%d} into {settings.storage.db_path} (source: {settings.data.source})"
     )
     started = pd.Timestamp.now(tz="UTC").to_pydatetime()
     try:
@@ -130,8 +130,8 @@ def run(
         found = [line for r in results for line in failed_checks(instance, r.run_id)]
         _error("a run failed: " + ("; ".join(found) or "see the log above"))
         raise typer.Exit(1)
-    print_scorecard(settings.db_path, target)
-    console.print(f"database: {settings.db_path.resolve()}")
+    print_scorecard(settings.storage.db_path, target)
+    console.print(f"database: {settings.storage.db_path.resolve()}")
     page = report_path(results)
     if page is not None:
         console.print(f"report: {page}", soft_wrap=True, highlight=False)
@@ -144,13 +144,13 @@ def scorecard(
     """Print a stored partition's min-var scorecard."""
     settings = _settings()
     if day is None:
-        with duckdb.connect(str(settings.db_path), read_only=True) as con:
+        with duckdb.connect(str(settings.storage.db_path), read_only=True) as con:
             latest = con.execute("select max(date) from main.minvar_scorecard").fetchall()[0][0]
         if latest is None:
             console.print("[yellow]nothing scored yet: run `make run`[/yellow]")
             raise typer.Exit(1)
         day = str(latest)
-    print_scorecard(settings.db_path, pd.Timestamp(day))
+    print_scorecard(settings.storage.db_path, pd.Timestamp(day))
 
 
 @app.command("dashboard")
@@ -171,7 +171,7 @@ def dashboard(
     settings = _settings()
     app_file = Path(__file__).parent.parent / "dashboard.py"
     console.print(
-        f"dashboard on http://127.0.0.1:{port} reading {settings.db_path.resolve()}",
+        f"dashboard on http://127.0.0.1:{port} reading {settings.storage.db_path.resolve()}",
         highlight=False,
     )
     argv = [
@@ -183,6 +183,6 @@ def dashboard(
         "--browser.gatherUsageStats", "false",
         "--client.toolbarMode", "minimal",
     ]  # fmt: skip
-    os.environ["VAE_PIPELINE_DB"] = str(settings.db_path.resolve())  # cwd-independent
+    os.environ["VAE_PIPELINE_DB"] = str(settings.storage.db_path.resolve())  # cwd-independent
     sys.stdout.flush()
     os.execv(sys.executable, argv)  # become the server: signals reach streamlit directly

@@ -8,11 +8,11 @@ from dagster import BetaWarning, Definitions
 
 from vae_pipeline.pipeline.assets import build_assets
 from vae_pipeline.pipeline.executors import pipeline_executor
-from vae_pipeline.pipeline.parquet_io import io_manager_from_env
+from vae_pipeline.pipeline.parquet_io import io_manager_for
 from vae_pipeline.pipeline.partitions import trading_day_partitions
-from vae_pipeline.pipeline.resources import DataSourceResource, training_config_class
+from vae_pipeline.pipeline.resources import DataSourceResource, TrainingResource
 from vae_pipeline.pipeline.schedules import build_schedule, daily_refit_job
-from vae_pipeline.pipeline.window_store import store_from_env
+from vae_pipeline.pipeline.window_store import store_for
 from vae_pipeline.settings import PipelineSettings
 
 # BackfillPolicy.single_run is beta; the warning would print on every load of the code location.
@@ -25,21 +25,23 @@ def build_definitions(
     """Definitions for ``settings`` (default: from the ``VAE_PIPELINE_*`` environment);
     ``source`` replaces the data-source resource (tests inject faulty data through it)."""
     settings = settings or PipelineSettings.from_env()
-    partitions = trading_day_partitions(settings.start)
-    assets = build_assets(partitions, settings, training_config_class(settings))
-    executor = pipeline_executor()  # VAE_PIPELINE_EXECUTOR, in_process by default
+    partitions = trading_day_partitions(settings.data.start)
+    assets = build_assets(partitions, settings)
+    executor = pipeline_executor(settings.runtime.executor, settings.runtime.max_concurrent)
     job = daily_refit_job(partitions, executor)
-    settings.db_path.parent.mkdir(parents=True, exist_ok=True)
+    settings.storage.db_path.parent.mkdir(parents=True, exist_ok=True)
     return Definitions(
         assets=assets,
         jobs=[job],
-        schedules=[build_schedule(job)],
+        schedules=[build_schedule(job, settings.runtime.schedule)],
         resources={
             # the DuckDB file, or Parquet files several workers share (VAE_PIPELINE_IO=parquet)
-            "io_manager": io_manager_from_env(settings),
+            "io_manager": io_manager_for(settings),
             "source": source or DataSourceResource.from_settings(settings),
+            # the training settings every model asset of a run shares (one launchpad edit)
+            "training": TrainingResource.from_settings(settings),
             # the trailing windows the model assets read (same storage as the IO manager)
-            "store": store_from_env(settings),
+            "store": store_for(settings),
         },
         # DuckDB locks the file per process: steps run in the run's own process by default.
         executor=executor,

@@ -18,7 +18,6 @@ a Kubernetes job per run) is the instance's run launcher, set in its ``dagster.y
 from __future__ import annotations
 
 import importlib
-import os
 
 from dagster import ExecutorDefinition, in_process_executor, multiprocess_executor
 
@@ -32,22 +31,16 @@ OPTIONAL = {
 CHOICES = ("in_process", "multiprocess", *OPTIONAL)
 
 
-def executor_name(environ: dict[str, str] | None = None) -> str:
-    environ = os.environ if environ is None else environ
-    name = environ.get(ENV, "").strip().lower().replace("-", "_") or "in_process"
+def pipeline_executor(name: str = "in_process", max_concurrent: int = 2) -> ExecutorDefinition:
+    """The executor named ``name`` (``settings.runtime.executor``, ``VAE_PIPELINE_EXECUTOR``)."""
     if name not in CHOICES:
         raise ValueError(f"{ENV}={name!r}: choose one of {', '.join(CHOICES)}")
-    return name
-
-
-def pipeline_executor(name: str | None = None) -> ExecutorDefinition:
-    """The executor named ``name`` (default: from ``VAE_PIPELINE_EXECUTOR``)."""
-    name = name or executor_name()
     if name == "in_process":
         return in_process_executor
     if name == "multiprocess":
-        limit = int(os.environ.get("VAE_PIPELINE_MAX_CONCURRENT", "2"))
-        return multiprocess_executor.configured({"max_concurrent": limit}, name="multiprocess")
+        return multiprocess_executor.configured(
+            {"max_concurrent": max_concurrent}, name="multiprocess"
+        )
     module, attribute, extra = OPTIONAL[name]
     try:
         return getattr(importlib.import_module(module), attribute)

@@ -23,7 +23,6 @@ import fsspec
 import pandas as pd
 from dagster import ConfigurableIOManager, InputContext, OutputContext
 
-IO_ENV, ROOT_ENV = "VAE_PIPELINE_IO", "VAE_PIPELINE_PARQUET_ROOT"
 UNPARTITIONED = "all"
 
 
@@ -80,14 +79,10 @@ class ParquetIOManager(ConfigurableIOManager):
         return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 
-def io_manager_from_env(settings, environ=None):
-    """The IO manager ``VAE_PIPELINE_IO`` names: ``duckdb`` (default) or ``parquet``."""
+def io_manager_for(settings):
+    """The IO manager ``settings.storage.io`` names: ``duckdb`` (default) or ``parquet``."""
     from vae_pipeline.pipeline.io_managers import VaeDuckDBIOManager
 
-    environ = os.environ if environ is None else environ
-    kind = environ.get(IO_ENV, "").strip().lower() or "duckdb"
-    if kind == "duckdb":
-        return VaeDuckDBIOManager(database=str(settings.db_path), schema="main")
-    if kind == "parquet":
-        return ParquetIOManager(root=environ.get(ROOT_ENV, "").strip() or "data/parquet")
-    raise ValueError(f"{IO_ENV}={kind!r}: choose duckdb or parquet")
+    if settings.storage.io == "parquet":
+        return ParquetIOManager(root=settings.storage.parquet_root)
+    return VaeDuckDBIOManager(database=str(settings.storage.db_path), schema="main")

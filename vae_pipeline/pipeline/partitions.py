@@ -32,15 +32,19 @@ def trading_day_partitions(start: str) -> TimeWindowPartitionsDefinition:
 
 def training_window(settings: PipelineSettings) -> TimeWindowPartitionMapping:
     """Partition d reads the weekdays covering the trailing W trading days up to d."""
-    return TimeWindowPartitionMapping(start_offset=-(settings.window_weekdays - 1), end_offset=0)
+    return TimeWindowPartitionMapping(
+        start_offset=-(settings.evaluation.window_weekdays - 1), end_offset=0
+    )
 
 
 def evaluation_window(settings: PipelineSettings) -> TimeWindowPartitionMapping:
     """Partition d reads the trailing W + H trading days (training window of d-H, and (d-H, d])."""
-    span = settings.window_weekdays + settings.horizon_weekdays
+    span = settings.evaluation.window_weekdays + settings.evaluation.horizon_weekdays
     return TimeWindowPartitionMapping(start_offset=-(span - 1), end_offset=0)
 
 
 def decision_lag(settings: PipelineSettings) -> TimeWindowPartitionMapping:
     """Partition d reads the decisions made from d-H (in trading days) up to d."""
-    return TimeWindowPartitionMapping(start_offset=-(settings.horizon_weekdays - 1), end_offset=0)
+    return TimeWindowPartitionMapping(
+        start_offset=-(settings.evaluation.horizon_weekdays - 1), end_offset=0
+    )

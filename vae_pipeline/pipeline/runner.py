@@ -26,8 +26,8 @@ RANGE_END_TAG = "dagster/asset_partition_range_end"
 
 def history_start(day: pd.Timestamp, settings: PipelineSettings) -> pd.Timestamp:
     """First day of raw history partition d needs: the window of d-H, plus the holding period."""
-    first = shift_trading_days(day, -(settings.window + settings.horizon))
-    return max(first, pd.Timestamp(settings.start))
+    first = shift_trading_days(day, -(settings.evaluation.window + settings.evaluation.horizon))
+    return max(first, pd.Timestamp(settings.data.start))
 
 
 def materialise_day(
@@ -40,7 +40,7 @@ def materialise_day(
     """Run the three steps for trading day ``day``; returns the run results (raises on failure)."""
     day = pd.Timestamp(day)
     key = f"{day:%Y-%m-%d}"
-    decision = f"{shift_trading_days(day, -settings.horizon):%Y-%m-%d}"
+    decision = f"{shift_trading_days(day, -settings.evaluation.horizon):%Y-%m-%d}"
     job = defs.resolve_implicit_global_asset_job_def()
     keys = lambda names: [AssetKey(n) for n in names]  # noqa: E731
     all_keys = list(defs.resolve_asset_graph().get_all_asset_keys())
@@ -54,7 +54,7 @@ def materialise_day(
             instance=instance,
             asset_selection=keys(DECISION_ASSETS),
             partition_key=decision,
-            run_config=_subset(run_config, DECISION_ASSETS),
+            run_config=run_config,
         ),
         job.execute_in_process(
             instance=instance, asset_selection=all_keys, partition_key=key, run_config=run_config
@@ -71,10 +71,3 @@ def report_path(results: list) -> Path | None:
             if mat.asset_key == AssetKey("report") and "report_path" in mat.metadata:
                 return Path(mat.metadata["report_path"].value)
     return None
-
-
-def _subset(run_config: dict | None, names: list[str]) -> dict | None:
-    if not run_config:
-        return None
-    ops = {k: v for k, v in run_config.get("ops", {}).items() if k in names}
-    return {**run_config, "ops": ops}

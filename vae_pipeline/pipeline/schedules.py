@@ -1,7 +1,5 @@
 """The daily rolling refit: one job over the whole graph and the schedule that runs it."""
 
-import os
-
 import pandas as pd
 from dagster import (
     AssetSelection,
@@ -30,7 +28,10 @@ def daily_refit_job(partitions, executor=None):
     then keeps the file's writers to one step at a time. Another ``executor`` (k8s, celery,
     dask: ``vae_pipeline.pipeline.executors``) replaces both.
     """
-    chosen = executor is not None and executor.name not in ("in_process", "multi_or_in_process_executor")
+    chosen = executor is not None and executor.name not in (
+        "in_process",
+        "multi_or_in_process_executor",
+    )
     return define_asset_job(
         DAILY_REFIT_JOB,
         selection=AssetSelection.all(),
@@ -46,14 +47,10 @@ def last_complete_weekday(tick: pd.Timestamp) -> pd.Timestamp:
     return (pd.Timestamp(tick).tz_localize(None).normalize() - pd.offsets.BDay(1)).normalize()
 
 
-def build_schedule(job):
+def build_schedule(job, status: str = "stopped"):
     """The daily schedule. STOPPED by default: a new user turns it on in the UI (or sets
     ``VAE_PIPELINE_SCHEDULE=running``) once the history it needs is backfilled."""
-    status = (
-        DefaultScheduleStatus.RUNNING
-        if os.environ.get("VAE_PIPELINE_SCHEDULE", "").lower() == "running"
-        else DefaultScheduleStatus.STOPPED
-    )
+    status = DefaultScheduleStatus.RUNNING if status == "running" else DefaultScheduleStatus.STOPPED
 
     @schedule(
         job=job,

@@ -124,15 +124,12 @@ def _read_parquet(root: str, table: str, first: pd.Timestamp, last: pd.Timestamp
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 
-def store_from_env(settings, environ=None) -> WindowStore:
-    """The store over the storage ``VAE_PIPELINE_IO`` names (as ``io_manager_from_env``)."""
-    from vae_pipeline.pipeline.parquet_io import IO_ENV, ROOT_ENV
-
-    environ = os.environ if environ is None else environ
-    kind = environ.get(IO_ENV, "").strip().lower() or "duckdb"
+def store_for(settings) -> WindowStore:
+    """The store over the storage ``settings.storage`` names (as ``io_manager_for``)."""
     return WindowStore(
-        kind=kind,
-        database=str(settings.db_path),
-        root=environ.get(ROOT_ENV, "").strip() or "data/parquet",
-        span=settings.window + settings.horizon,  # anomaly_report's window, the longest
+        kind=settings.storage.io,
+        database=str(settings.storage.db_path),
+        root=settings.storage.parquet_root,
+        cache_mb=settings.storage.cache_mb,
+        span=settings.evaluation.window + settings.evaluation.horizon,  # the longest window
     )

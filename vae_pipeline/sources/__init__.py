@@ -29,35 +29,35 @@ __all__ = [
 
 
 def make_source(settings) -> ReturnsSource:
-    """The source named by ``settings.source`` (see ``vae_pipeline.settings``)."""
-    if settings.source == "synthetic":
+    """The source named by ``settings.data.source`` (see ``vae_pipeline.settings``)."""
+    if settings.data.source == "synthetic":
         return SyntheticSource(
-            start=settings.start, n_names=settings.n_names, kind=settings.kind, seed=settings.seed
+            start=settings.data.start, n_names=settings.data.n_names, kind=settings.data.kind, seed=settings.seed
         )
-    if settings.source == "csv":
+    if settings.data.source == "csv":
         return CsvSource(
-            settings.prices_path,
-            sectors_path=settings.sectors_path,
-            factors_path=settings.factors_path,
-            macro_path=settings.macro_path,
-            market_path=settings.market_path,
+            settings.data.prices_path,
+            sectors_path=settings.data.sectors_path,
+            factors_path=settings.data.factors_path,
+            macro_path=settings.data.macro_path,
+            market_path=settings.data.market_path,
             cleaning=settings.cleaning(),
-            min_names=settings.min_names,
+            min_names=settings.data.min_names,
         )
-    if settings.source == "yfinance":
+    if settings.data.source == "yfinance":
         return YFinanceSource(
-            settings.tickers,
-            str(settings.universe_path) if settings.universe_path else None,
-            start=settings.start,
-            cache_path=str(settings.cache_path or settings.db_path),
-            factors_path=str(settings.factors_path) if settings.factors_path else None,
-            macro_path=str(settings.macro_path) if settings.macro_path else None,
+            settings.data.tickers,
+            str(settings.data.universe_path) if settings.data.universe_path else None,
+            start=settings.data.start,
+            cache_path=str(settings.data.cache_path or settings.storage.db_path),
+            factors_path=str(settings.data.factors_path) if settings.data.factors_path else None,
+            macro_path=str(settings.data.macro_path) if settings.data.macro_path else None,
             cleaning=settings.cleaning(),
-            min_names=settings.min_names,
-            attempts=settings.fetch_retries,
+            min_names=settings.data.min_names,
+            attempts=settings.data.fetch_retries,
         )
     raise ValueError(
-        f"unknown data source {settings.source!r}: use 'synthetic', 'csv' or 'yfinance'"
+        f"unknown data source {settings.data.source!r}: use 'synthetic', 'csv' or 'yfinance'"
     )
 
 

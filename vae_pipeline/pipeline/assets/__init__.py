@@ -14,15 +14,15 @@ from vae_pipeline.pipeline.assets import (
 __all__ = ["build_assets"]
 
 
-def build_assets(partitions, settings, training_config) -> list:
+def build_assets(partitions, settings) -> list:
     """Every asset of the graph, wired to one partitions definition and one settings object."""
     return [
         *ingest.build(partitions),
-        *features.build(partitions, settings, training_config),
-        *models.build(partitions, settings, training_config),
-        *factors.build(partitions, settings, training_config),
-        *risk.build(partitions, settings, training_config),
-        *evaluation.build(partitions, settings, training_config),
-        *anomalies.build(partitions, settings, training_config),
-        *report.build(partitions, settings, training_config),
+        *features.build(partitions, settings),
+        *models.build(partitions, settings),
+        *factors.build(partitions, settings),
+        *risk.build(partitions, settings),
+        *evaluation.build(partitions, settings),
+        *anomalies.build(partitions, settings),
+        *report.build(partitions, settings),
     ]

@@ -25,7 +25,7 @@ from vae_pipeline.pipeline.assets.common import (
 from vae_pipeline.pipeline.assets.models import load_model
 from vae_pipeline.pipeline.checks import gate, gate_specs
 from vae_pipeline.pipeline.partitions import decision_lag, evaluation_window
-from vae_pipeline.pipeline.resources import DataSourceResource
+from vae_pipeline.pipeline.resources import DataSourceResource, TrainingResource
 from vae_pipeline.pipeline.window_store import WindowStore
 
 ANOMALY_COLUMNS = [
@@ -52,7 +52,7 @@ def model_errors(model: TrainResult, window: pd.DataFrame, market: pd.Series) ->
     return pd.DataFrame({"recon_error": errors, "idio_vol": resid.std() * np.sqrt(252.0)})
 
 
-def build(partitions, settings, training_config) -> list:
+def build(partitions, settings) -> list:
     @asset(
         partitions_def=partitions,
         group_name="evaluation",
@@ -65,7 +65,7 @@ def build(partitions, settings, training_config) -> list:
     )
     def anomaly_report(
         context: AssetExecutionContext,
-        config: training_config,
+        training: TrainingResource,
         source: DataSourceResource,
         store: WindowStore,
         trained_vae: pd.DataFrame,
@@ -77,20 +77,22 @@ def build(partitions, settings, training_config) -> list:
             yield from skipped
             return
         day = partition_day(context)
-        days = config.window + config.horizon  # the window of d-H and the holding days after it
+        days = (
+            settings.evaluation.window + settings.evaluation.horizon
+        )  # the window of d-H and the holding days after it
         raw_returns = store.returns(day, days)
         observables = store.observables(day, days)
         market = observables.assign(date=pd.to_datetime(observables["date"])).set_index("date")[
             "market"
         ]
-        window, problems = window_panel(raw_returns, day, config.window)
+        window, problems = window_panel(raw_returns, day, settings.evaluation.window)
         report = model_errors(load_model(trained_vae, day), window, market)
         report["flagged"] = flag_anomalies(report["recon_error"])
         planted = source.get().planted_anomalies()
         report["planted"] = (
             planted.reindex(report.index).astype(float) if planted is not None else np.nan
         )
-        decision = shift_trading_days(day, -config.horizon)
+        decision = shift_trading_days(day, -settings.evaluation.horizon)
         metadata: dict = {"flagged": int(report["flagged"].sum())}
         report[["decision_date", "decision_error", "decision_flagged", "later_drawdown"]] = [
             pd.NaT,
@@ -100,8 +102,8 @@ def build(partitions, settings, training_config) -> list:
         ]
         stored = pd.to_datetime(trained_vae["date"]) == decision
         if stored.any():
-            past, past_problems = window_panel(raw_returns, decision, config.window)
-            held, _ = window_panel(raw_returns, day, config.horizon)
+            past, past_problems = window_panel(raw_returns, decision, settings.evaluation.window)
+            held, _ = window_panel(raw_returns, day, settings.evaluation.horizon)
             if not past_problems:
                 before = model_errors(load_model(trained_vae, decision), past, market)
                 # a name missing a day of (d-H, d] is not in ``held``: it drops out here
@@ -112,7 +114,7 @@ def build(partitions, settings, training_config) -> list:
                     resid,
                     before["idio_vol"],
                     planted=planted.astype(bool) if planted is not None else None,
-                    seed=config.seed,
+                    seed=training.seed,
                 )
                 report["decision_date"] = decision
                 report["decision_error"] = before["recon_error"]

@@ -30,6 +30,7 @@ from vae_pipeline.pipeline.assets.common import (
 )
 from vae_pipeline.pipeline.checks import gate, gate_specs
 from vae_pipeline.pipeline.partitions import decision_lag
+from vae_pipeline.pipeline.resources import TrainingResource
 from vae_pipeline.pipeline.window_store import WindowStore
 
 SCORECARD_COLUMNS = ["decision_date", "estimator", "realised_vol", "predicted_vol", "n_days"]
@@ -52,7 +53,7 @@ def score_decision(weights: pd.DataFrame, returns: pd.DataFrame) -> pd.DataFrame
     return pd.DataFrame(rows)
 
 
-def build(partitions, settings, training_config) -> list:
+def build(partitions, settings) -> list:
     lag_in = AssetIn(partition_mapping=decision_lag(settings))
 
     @asset(
@@ -69,7 +70,7 @@ def build(partitions, settings, training_config) -> list:
     )
     def minvar_scorecard(
         context: AssetExecutionContext,
-        config: training_config,
+        training: TrainingResource,
         store: WindowStore,
         covariance_estimates: pd.DataFrame,
     ):
@@ -79,14 +80,16 @@ def build(partitions, settings, training_config) -> list:
             yield from skipped
             return
         day = partition_day(context)
-        decision = shift_trading_days(day, -config.horizon)
+        decision = shift_trading_days(day, -settings.evaluation.horizon)
         weights = covariance_estimates[pd.to_datetime(covariance_estimates["date"]) == decision]
         if weights.empty:
             raise Failure(
                 f"no covariance_estimates stored for the decision date {decision:%Y-%m-%d} "
-                f"(= {day:%Y-%m-%d} - {config.horizon} trading days): materialise that partition first",
+                f"(= {day:%Y-%m-%d} - {settings.evaluation.horizon} trading days): materialise that partition first",
             )
-        held = store.returns(day, config.horizon)  # what is stored of the H days (d-H, d]
+        held = store.returns(
+            day, settings.evaluation.horizon
+        )  # what is stored of the H days (d-H, d]
         scores = score_decision(weights, held).assign(decision_date=decision)
         expected = set(weights["estimator"])
         scored = set(scores.loc[np.isfinite(scores["realised_vol"]), "estimator"])
@@ -95,9 +98,9 @@ def build(partitions, settings, training_config) -> list:
             if expected - scored
             else []
         }
-        if len(held) < config.horizon:
+        if len(held) < settings.evaluation.horizon:
             problems["every_estimator_scored"].append(
-                f"only {len(held)} of {config.horizon} holding days stored"
+                f"only {len(held)} of {settings.evaluation.horizon} holding days stored"
             )
         vol = scores.set_index("estimator")["realised_vol"]
         warn = {}
@@ -126,7 +129,7 @@ def build(partitions, settings, training_config) -> list:
         """Walk-forward summary over every scored partition: mean and RMS realised vol per
         estimator, gap to the oracle, and the mean difference to Ledoit-Wolf and PCA with a
         95 % interval from non-overlapping holding periods."""
-        summary = summarise_scorecards(minvar_scorecard, horizon=settings.horizon)
+        summary = summarise_scorecards(minvar_scorecard, horizon=settings.evaluation.horizon)
         scored = int(minvar_scorecard["date"].nunique()) if len(minvar_scorecard) else 0
         yield Output(
             summary,

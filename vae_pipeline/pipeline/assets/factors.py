@@ -18,7 +18,7 @@ from vae_pipeline.pipeline.assets.common import (
 from vae_pipeline.pipeline.assets.models import load_model, training_window_returns
 from vae_pipeline.pipeline.checks import gate, gate_specs
 from vae_pipeline.pipeline.partitions import training_window
-from vae_pipeline.pipeline.resources import DataSourceResource
+from vae_pipeline.pipeline.resources import DataSourceResource, TrainingResource
 from vae_pipeline.pipeline.window_store import WindowStore
 
 LATENT_COLUMNS = ["obs_date", "latent", "value"]
@@ -33,7 +33,7 @@ def latents_wide(latent_factors: pd.DataFrame) -> pd.DataFrame:
     return wide.sort_index()
 
 
-def build(partitions, settings, training_config) -> list:
+def build(partitions, settings) -> list:
     window = training_window(settings)
 
     @asset(
@@ -47,7 +47,7 @@ def build(partitions, settings, training_config) -> list:
     )
     def latent_factors(
         context: AssetExecutionContext,
-        config: training_config,
+        training: TrainingResource,
         store: WindowStore,
         trained_vae: pd.DataFrame,
         standardised_panel: pd.DataFrame,
@@ -58,7 +58,10 @@ def build(partitions, settings, training_config) -> list:
             return
         day = partition_day(context)
         window = training_window_returns(
-            store.returns(day, config.window), standardised_panel, day, config.window
+            store.returns(day, settings.evaluation.window),
+            standardised_panel,
+            day,
+            settings.evaluation.window,
         )
         means = load_model(trained_vae).encode_mean(window)
         names = [f"z{i + 1}" for i in range(means.shape[1])]
@@ -89,7 +92,7 @@ def build(partitions, settings, training_config) -> list:
     )
     def factor_interpretation(
         context: AssetExecutionContext,
-        config: training_config,
+        training: TrainingResource,
         source: DataSourceResource,
         store: WindowStore,
         latent_factors: pd.DataFrame,
@@ -103,16 +106,19 @@ def build(partitions, settings, training_config) -> list:
             return
         day = partition_day(context)
         window = training_window_returns(
-            store.returns(day, config.window), standardised_panel, day, config.window
+            store.returns(day, settings.evaluation.window),
+            standardised_panel,
+            day,
+            settings.evaluation.window,
         )
         latents = latents_wide(latent_factors)
         k = latents.shape[1]
-        observables = store.observables(day, config.window)
+        observables = store.observables(day, settings.evaluation.window)
         observables = observables.assign(date=pd.to_datetime(observables["date"])).set_index("date")
         observables = observables.loc[window.index, ["market", "volatility", "macro_slope"]]
         truth = source.get().true_factors(window.index[0], day)
         baselines = {
-            m: baseline_latents(window, k, method=m, seed=config.seed)
+            m: baseline_latents(window, k, method=m, seed=training.seed)
             for m in ("pca", "factor_analysis")
         }
         result = interpret(
@@ -155,7 +161,7 @@ def build(partitions, settings, training_config) -> list:
     )
     def stock_embedding(
         context: AssetExecutionContext,
-        config: training_config,
+        training: TrainingResource,
         source: DataSourceResource,
         store: WindowStore,
         latent_factors: pd.DataFrame,
@@ -168,22 +174,30 @@ def build(partitions, settings, training_config) -> list:
             return
         day = partition_day(context)
         window = training_window_returns(
-            store.returns(day, config.window), standardised_panel, day, config.window
+            store.returns(day, settings.evaluation.window),
+            standardised_panel,
+            day,
+            settings.evaluation.window,
         )
         sectors = source.get().sectors().reindex(window.columns).fillna("Unknown")
         coords, result = embed(
             window,
             latents_wide(latent_factors),
             sectors,
-            method=settings.embedding,
-            seed=config.seed,
+            method=settings.model.embedding,
+            seed=training.seed,
         )
         frame = coords.rename_axis("ticker").reset_index().assign(method=result.method)
         problems = (
             [] if np.isfinite(frame[["x", "y"]].to_numpy()).all() else ["non-finite coordinates"]
         )
-        metadata = {"silhouette": result.silhouette if result.silhouette is not None else "n/a (fewer than 2 known sectors)",
-                    "method": result.method, "names": len(frame)}
+        metadata = {
+            "silhouette": result.silhouette
+            if result.silhouette is not None
+            else "n/a (fewer than 2 known sectors)",
+            "method": result.method,
+            "names": len(frame),
+        }
         yield from gate(
             context,
             with_date(frame, day, EMBEDDING_COLUMNS),

@@ -16,6 +16,7 @@ from vae_pipeline.pipeline.assets.common import (
 )
 from vae_pipeline.pipeline.checks import gate, gate_specs
 from vae_pipeline.pipeline.partitions import training_window
+from vae_pipeline.pipeline.resources import TrainingResource
 from vae_pipeline.pipeline.window_store import WindowStore
 
 SCALER_COLUMNS = ["ticker", "mean", "scale", "n_obs", "z_mean", "z_std"]
@@ -23,7 +24,7 @@ SCALER_COLUMNS = ["ticker", "mean", "scale", "n_obs", "z_mean", "z_std"]
 MOMENT_TOLERANCE = 1e-3
 
 
-def build(partitions, settings, training_config) -> list:
+def build(partitions, settings) -> list:
     @asset(
         partitions_def=partitions,
         group_name="features",
@@ -36,7 +37,7 @@ def build(partitions, settings, training_config) -> list:
         pool=DUCKDB_POOL,
     )
     def standardised_panel(
-        context: AssetExecutionContext, config: training_config, store: WindowStore
+        context: AssetExecutionContext, training: TrainingResource, store: WindowStore
     ):
         """The training window [d-W+1, d] z-scored per stock: one row per name with its scaler.
 
@@ -48,16 +49,18 @@ def build(partitions, settings, training_config) -> list:
             yield from skipped
             return
         day = partition_day(context)
-        wide, window_problems = window_panel(store.returns(day, config.window), day, config.window)
+        wide, window_problems = window_panel(
+            store.returns(day, settings.evaluation.window), day, settings.evaluation.window
+        )
         problems = {
             "window_complete": window_problems,
             "enough_names": [],
             "standardised_moments": [],
         }
-        if wide.shape[1] < max(settings.min_names, config.latent_dim + 1):
+        if wide.shape[1] < max(settings.data.min_names, training.latent_dim + 1):
             problems["enough_names"].append(
                 f"{wide.shape[1]} names with a full window; need at least "
-                f"{max(settings.min_names, config.latent_dim + 1)} (latent_dim={config.latent_dim})"
+                f"{max(settings.data.min_names, training.latent_dim + 1)} (latent_dim={training.latent_dim})"
             )
         scaler_rows = pd.DataFrame(columns=SCALER_COLUMNS)
         if not window_problems and wide.shape[1] > 0:

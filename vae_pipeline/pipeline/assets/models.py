@@ -25,7 +25,7 @@ from dagster import (
 
 from vae_pipeline.core.model_store import record_to_result, result_to_record
 from vae_pipeline.core.panel import window_panel
-from vae_pipeline.core.training import TrainConfig, TrainResult, train_vae
+from vae_pipeline.core.training import TrainResult, train_vae
 from vae_pipeline.core.warm_start import previous_state, sibling_state, warm_config
 from vae_pipeline.pipeline.assets.common import (
     DUCKDB_POOL,
@@ -38,6 +38,7 @@ from vae_pipeline.pipeline.assets.common import (
 )
 from vae_pipeline.pipeline.checks import gate, gate_specs
 from vae_pipeline.pipeline.partitions import training_window
+from vae_pipeline.pipeline.resources import TrainingResource
 from vae_pipeline.pipeline.window_store import WindowStore
 
 MODEL_COLUMNS = [
@@ -84,23 +85,10 @@ def load_model(frame: pd.DataFrame, day: pd.Timestamp | None = None) -> TrainRes
     return record_to_result(rows.iloc[0])
 
 
-def cold_config(config) -> TrainConfig:
-    """The run's training config as a :class:`TrainConfig` (a cold fit's)."""
-    return TrainConfig(
-        latent_dim=config.latent_dim,
-        beta=config.beta,
-        epochs=config.epochs,
-        lr=config.lr,
-        hidden=config.hidden,
-        seed=config.seed,
-        device=config.device,
-    ).validate()
-
-
-def _seed(config, previous: pd.DataFrame | None, window, n_conditions: int, day):
+def _seed(training, previous: pd.DataFrame | None, window, n_conditions: int, day):
     """(train config, initial weights or None, ``warm_started_from``) of one fit."""
-    cfg = cold_config(config)
-    if not config.warm_start:
+    cfg = training.train_config()
+    if not training.warm_start:
         return cfg, None, "cold (warm_start off)"
     if previous is None:
         raise Failure(
@@ -114,13 +102,13 @@ def _seed(config, previous: pd.DataFrame | None, window, n_conditions: int, day)
     state, why = previous_state(record_to_result(row), window.columns, cfg, n_conditions)
     if state is None:
         return cfg, None, f"cold: {why}"
-    seeded = warm_config(cfg, config.warm_epochs, config.warm_lr)
+    seeded = warm_config(cfg, training.warm_epochs, training.warm_lr)
     return seeded, state, f"{pd.Timestamp(row['date']):%Y-%m-%d}"
 
 
-def _train(context, config, window: pd.DataFrame, conditions, name: str, previous=None):
+def _train(context, training, window: pd.DataFrame, conditions, name: str, previous=None):
     n_cond = 0 if conditions is None else max(int(np.max(conditions)) + 1, 2)
-    cfg, state, source = _seed(config, previous, window, n_cond, partition_day(context))
+    cfg, state, source = _seed(training, previous, window, n_cond, partition_day(context))
     logged = [time.monotonic()]
 
     def progress(epoch, total, recon, kl):
@@ -172,19 +160,19 @@ def _train(context, config, window: pd.DataFrame, conditions, name: str, previou
     )
 
 
-def learned_noise_models(config, window, vae: TrainResult, cvae: TrainResult, regimes):
+def learned_noise_models(training, window, vae: TrainResult, cvae: TrainResult, regimes):
     """The learned-noise variants of the day's VAE and CVAE ("vae_hetero", "cvae_hetero"), and
-    how they started: cold with the run's config, or, with ``warm_start``, from the day's
+    how they started: cold with the run's training settings, or, with ``warm_start``, from the day's
     fixed-noise fits (the stored ``trained_vae`` / ``trained_cvae``) for ``warm_epochs``."""
-    cfg = replace(cold_config(config), noise="learned")
+    cfg = replace(training.train_config(), noise="learned")
     labels = np.asarray(regimes)
-    if not config.warm_start:
+    if not training.warm_start:
         return (
             train_vae(window, cfg),
             train_vae(window, cfg, conditions=labels, n_conditions=cvae.n_conditions),
             "cold",
         )
-    seeded = warm_config(cfg, config.warm_epochs, config.warm_lr)
+    seeded = warm_config(cfg, training.warm_epochs, training.warm_lr)
     return (
         train_vae(window, seeded, init_state=sibling_state(vae)),
         train_vae(
@@ -198,10 +186,10 @@ def learned_noise_models(config, window, vae: TrainResult, cvae: TrainResult, re
     )
 
 
-def _model_asset(name: str, description: str, partitions, settings, training_config, deps, fit):
-    """A model asset; with ``settings.warm_start`` it also reads its previous week."""
+def _model_asset(name: str, description: str, partitions, settings, deps, fit):
+    """A model asset; with ``settings.model.warm_start`` it also reads its previous week."""
     ins = {"standardised_panel": AssetIn()}
-    if settings.warm_start:
+    if settings.model.warm_start:
         with warnings.catch_warnings():  # allow_nonexistent_upstream_partitions is beta
             warnings.simplefilter("ignore", BetaWarning)
             previous_week = TimeWindowPartitionMapping(
@@ -220,67 +208,70 @@ def _model_asset(name: str, description: str, partitions, settings, training_con
         output_required=False,
         pool=DUCKDB_POOL,
     )
-    if settings.warm_start:
+    if settings.model.warm_start:
 
         @asset(**spec)
         def with_previous(
             context: AssetExecutionContext,
-            config: training_config,
+            training: TrainingResource,
             store: WindowStore,
             standardised_panel: pd.DataFrame,
             previous: pd.DataFrame,
         ):
-            yield from fit(context, config, store, standardised_panel, previous)
+            yield from fit(context, training, store, standardised_panel, previous)
 
         return with_previous
 
     @asset(**spec)
     def cold_only(
         context: AssetExecutionContext,
-        config: training_config,
+        training: TrainingResource,
         store: WindowStore,
         standardised_panel: pd.DataFrame,
     ):
-        yield from fit(context, config, store, standardised_panel, None)
+        yield from fit(context, training, store, standardised_panel, None)
 
     return cold_only
 
 
-def _fit(conditional: bool):
+def _fit(conditional: bool, settings):
     name = "cvae" if conditional else "vae"
 
-    def fit(context, config, store, standardised_panel, previous):
+    def fit(context, training, store, standardised_panel, previous):
         if (skipped := non_trading_day_results(context)) is not None:
             yield from skipped
             return
         day = partition_day(context)
         window = training_window_returns(
-            store.returns(day, config.window), standardised_panel, day, config.window
+            store.returns(day, settings.evaluation.window),
+            standardised_panel,
+            day,
+            settings.evaluation.window,
         )
         regimes = (
-            regime_labels(store.observables(day, config.window), window.index)
+            regime_labels(store.observables(day, settings.evaluation.window), window.index)
             if conditional
             else None
         )
-        yield from gate(context, *_train(context, config, window, regimes, name, previous))
+        yield from gate(context, *_train(context, training, window, regimes, name, previous))
 
     return fit
 
 
-def build(partitions, settings, training_config) -> list:
+def build(partitions, settings) -> list:
     window = training_window(settings)
     trained_vae = _model_asset(
         "trained_vae",
         "The VAE refit on the window: weights (a BLOB, loaded with weights_only=True), its "
-        "config, scaler and per-epoch training history (total, reconstruction, KL).",
-        partitions, settings, training_config, [], _fit(conditional=False),
+        "training, scaler and per-epoch training history (total, reconstruction, KL).",
+        partitions, settings, [], _fit(conditional=False, settings=settings),
     )  # fmt: skip
     trained_cvae = _model_asset(
         "trained_cvae",
         "The conditional VAE: the one-hot regime label (expansion / contraction) appended to "
         "encoder and decoder inputs, refit on the same window as the VAE.",
-        partitions, settings, training_config, window_deps(window, "market_observables"),
-        _fit(conditional=True),
+        partitions, settings, window_deps(window, "market_observables"),
+        _fit(conditional=True, settings=settings),
     )  # fmt: skip
     return [trained_vae, trained_cvae]
 

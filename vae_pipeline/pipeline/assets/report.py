@@ -24,6 +24,7 @@ from dagster import (
 
 from vae_pipeline.pipeline.assets.common import DUCKDB_POOL, partition_day
 from vae_pipeline.pipeline.partitions import evaluation_window
+from vae_pipeline.pipeline.resources import TrainingResource
 from vae_pipeline.report.build import build_report, report_page
 from vae_pipeline.report.compute import run_beta_sweep
 from vae_pipeline.report.data import read_partition
@@ -61,7 +62,7 @@ def table_metadata(frame: pd.DataFrame) -> MetadataValue:
     return MetadataValue.table(records=records, schema=schema)
 
 
-def build(partitions, settings, training_config) -> list:
+def build(partitions, settings) -> list:
     window = evaluation_window(settings)
 
     @asset(
@@ -76,14 +77,14 @@ def build(partitions, settings, training_config) -> list:
         pool=DUCKDB_POOL,
         kinds={"html", "plotly"},
     )
-    def report(context: AssetExecutionContext, config: training_config) -> MaterializeResult:
+    def report(context: AssetExecutionContext, training: TrainingResource) -> MaterializeResult:
         """Self-contained HTML report of the partition: training loss, beta trade-off, latent
         trajectories, latent-observable correlations, true-factor recovery, stock map,
         walk-forward realised vol (oracle included), anomaly drawdowns, CVAE regime shift."""
         day = partition_day(context)
         # read_only=False: the run's own process may hold the file (DuckDB refuses a second
         # connection with a different configuration); the duckdb pool serialises writers.
-        data = read_partition(settings.db_path, day, read_only=False)
+        data = read_partition(settings.storage.db_path, day, read_only=False)
         sweep = None
         if "vae" in data.models:
             sweep = run_beta_sweep(
@@ -92,10 +93,10 @@ def build(partitions, settings, training_config) -> list:
                 data.latents.index,
                 progress=lambda i, n, b: context.log.info(f"beta sweep {i}/{n}: beta={b:g}"),
             )
-        result = build_report(data, sweep, seed=config.seed)
+        result = build_report(data, sweep, seed=training.seed)
         path = write_report(
-            report_file(settings.db_path, day),
-            report_page(result, lead=f"partition {day:%Y-%m-%d}, source {settings.source}"),
+            report_file(settings.storage.db_path, day),
+            report_page(result, lead=f"partition {day:%Y-%m-%d}, source {settings.data.source}"),
         )
         figure_paths = write_figure_files(
             path.parent / "figures", f"{day:%Y-%m-%d}", result.figures

@@ -24,7 +24,7 @@ from vae_pipeline.pipeline.assets.models import (
 )
 from vae_pipeline.pipeline.checks import gate, gate_specs
 from vae_pipeline.pipeline.partitions import training_window
-from vae_pipeline.pipeline.resources import DataSourceResource
+from vae_pipeline.pipeline.resources import DataSourceResource, TrainingResource
 from vae_pipeline.pipeline.window_store import WindowStore
 
 COVARIANCE_COLUMNS = [
@@ -82,12 +82,16 @@ def min_variance_decisions(covs: dict[str, np.ndarray], tickers: list[str]):
             )
         )
         summary.append(
-            {"estimator": name, "predicted_vol": predicted, "max_abs_weight": float(np.abs(w).max())}
+            {
+                "estimator": name,
+                "predicted_vol": predicted,
+                "max_abs_weight": float(np.abs(w).max()),
+            }
         )
     return pd.concat(frames, ignore_index=True), psd, weight_problems, summary
 
 
-def build(partitions, settings, training_config) -> list:
+def build(partitions, settings) -> list:
     @asset(
         partitions_def=partitions,
         group_name="risk",
@@ -106,7 +110,7 @@ def build(partitions, settings, training_config) -> list:
     )
     def covariance_estimates(
         context: AssetExecutionContext,
-        config: training_config,
+        training: TrainingResource,
         source: DataSourceResource,
         store: WindowStore,
         standardised_panel: pd.DataFrame,
@@ -122,22 +126,25 @@ def build(partitions, settings, training_config) -> list:
             return
         day = partition_day(context)
         window = training_window_returns(
-            store.returns(day, config.window), standardised_panel, day, config.window
+            store.returns(day, settings.evaluation.window),
+            standardised_panel,
+            day,
+            settings.evaluation.window,
         )
         tickers = list(window.columns)
         vae, cvae = load_model(trained_vae), load_model(trained_cvae)
-        regimes = regime_labels(store.observables(day, config.window), window.index)
+        regimes = regime_labels(store.observables(day, settings.evaluation.window), window.index)
         vae_hetero, cvae_hetero, hetero_init = learned_noise_models(
-            config, window, vae, cvae, regimes
+            training, window, vae, cvae, regimes
         )
         covs = estimate_covariances(
             window,
-            k=config.latent_dim,
+            k=training.latent_dim,
             vae=vae,
             cvae=cvae,
             regimes=regimes,
             oracle=source.get().oracle_covariance(day, tickers),
-            seed=config.seed,
+            seed=training.seed,
             vae_hetero=vae_hetero,
             cvae_hetero=cvae_hetero,
         )
