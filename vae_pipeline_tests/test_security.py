@@ -96,7 +96,7 @@ def test_every_dependency_has_an_upper_bound():
 def test_servers_bind_to_localhost_by_default():
     makefile = (REPO / "Makefile").read_text()
     assert re.search(r"dagster dev .*-h 127\.0\.0\.1", makefile)
-    dash = (PACKAGE / "cli_pipeline.py").read_text() + (PACKAGE / "cli.py").read_text()
+    dash = (PACKAGE / "cli" / "pipeline.py").read_text() + (PACKAGE / "cli" / "train.py").read_text()
     assert "127.0.0.1" in dash and "0.0.0.0" not in dash
 
 
