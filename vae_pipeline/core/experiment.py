@@ -47,7 +47,7 @@ from vae_pipeline.core.minvar import (
     paired_bootstrap,
     walk_forward_weights,
 )
-from vae_pipeline.core.refit import CVAE, WindowRefit, experiment_estimators
+from vae_pipeline.core.refit import CVAE_MODEL, WindowRefit, experiment_estimators
 from vae_pipeline.core.results import (
     AnomalyTest,
     CovarianceScore,
@@ -439,7 +439,7 @@ def _run(cfg: ExperimentConfig, progress: ProgressFn | None) -> ExperimentReport
     )
     part = refit.models(train, names=("vae", "cvae") if cfg.conditional else ("vae",), report=True)
     vae = part.vae
-    cvae = part[CVAE] if cfg.conditional else None
+    cvae = part[CVAE_MODEL] if cfg.conditional else None
 
     baselines = {
         m: baseline_latents(train, cfg.latent, m, seed=cfg.seed) for m in ("pca", "factor_analysis")

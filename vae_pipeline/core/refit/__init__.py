@@ -20,8 +20,8 @@ from .decisions import (
 )
 from .factors import latent_means, latents_wide
 from .models import (
-    CVAE,
-    VAE,
+    CVAE_MODEL,
+    VAE_MODEL,
     FittedModels,
     SiblingWarmStart,
     cold_train_config,
@@ -33,9 +33,9 @@ from .walk_forward import WindowRefit, experiment_estimators
 from .window import regime_labels, training_window_returns
 
 __all__ = [
-    "CVAE",
+    "CVAE_MODEL",
     "DECISION_COLUMNS",
-    "VAE",
+    "VAE_MODEL",
     "Decisions",
     "FittedModels",
     "SiblingWarmStart",

@@ -20,7 +20,7 @@ from vae_pipeline.core.warm_start import sibling_state, warm_config
 
 # progress(model, epoch, total epochs) during a fit.
 FitProgress = Callable[[ModelKey, int, int], None]
-VAE, CVAE = ModelKey("vae"), ModelKey("cvae")
+VAE_MODEL, CVAE_MODEL = ModelKey("vae"), ModelKey("cvae")
 
 
 @dataclass(frozen=True)
@@ -49,11 +49,11 @@ class FittedModels:
 
     @property
     def vae(self) -> TrainResult:
-        return self.models[VAE]
+        return self.models[VAE_MODEL]
 
     @property
     def cvae(self) -> TrainResult:
-        return self.models[CVAE]
+        return self.models[CVAE_MODEL]
 
     def for_estimator(self, name: str) -> TrainResult:
         """The model the registry says ``name`` reads."""
@@ -63,18 +63,16 @@ class FittedModels:
         return self.models[key]
 
 
+# The run settings a cold fit takes; a field the settings object lacks keeps TrainConfig's default.
+TRAIN_FIELDS = ("latent_dim", "beta", "epochs", "lr", "hidden", "seed", "device")
+
+
 def cold_train_config(config) -> TrainConfig:
-    """A run's training settings (any object with the fields below) as a cold fit's
-    :class:`TrainConfig`."""
-    return TrainConfig(
-        latent_dim=config.latent_dim,
-        beta=config.beta,
-        epochs=config.epochs,
-        lr=config.lr,
-        hidden=config.hidden,
-        seed=config.seed,
-        device=config.device,
-    ).validate()
+    """A run's training settings (the pipeline's run config, ``PipelineSettings``, ...) as a
+    cold fit's :class:`TrainConfig`, so every caller trains the same model from the same
+    settings."""
+    fields = {name: getattr(config, name) for name in TRAIN_FIELDS if hasattr(config, name)}
+    return TrainConfig(**fields).validate()
 
 
 def model_config(config: TrainConfig, key: ModelKey) -> TrainConfig:
@@ -115,8 +113,8 @@ def fit_models(
             if regimes is None:
                 raise ValueError(f"the {key.label} model needs the window's regime labels")
             conditions = np.asarray(regimes)
-            if CVAE in models:
-                n_conditions = models[CVAE].n_conditions
+            if CVAE_MODEL in models:
+                n_conditions = models[CVAE_MODEL].n_conditions
         cfg, state = model_config(config, key), None
         if warm is not None and _is_learned_noise_sibling(key) and key.base in models:
             cfg = warm_config(cfg, warm.epochs, warm.lr)

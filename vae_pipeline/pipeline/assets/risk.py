@@ -4,9 +4,9 @@ import pandas as pd
 from dagster import AssetExecutionContext, AssetIn, asset
 
 from vae_pipeline.core.refit import (
-    CVAE,
+    CVAE_MODEL,
     DECISION_COLUMNS,
-    VAE,
+    VAE_MODEL,
     SiblingWarmStart,
     cold_train_config,
     estimate_decisions,
@@ -78,7 +78,7 @@ def build(partitions, settings, training_config) -> list:
             window,
             regimes,
             cold_train_config(config),
-            given={VAE: vae, CVAE: cvae},
+            given={VAE_MODEL: vae, CVAE_MODEL: cvae},
             warm=SiblingWarmStart(config.warm_epochs, config.warm_lr)
             if config.warm_start
             else None,
