@@ -101,10 +101,10 @@ REGISTRY: dict[str, EstimatorSpec] = {
     # CVAE with a learned per-stock noise variance: its own model, noise="learned". Not in the
     # experiment's horse race yet (the published regime table has no row for it).
     "cvae_hetero": EstimatorSpec(CVAEHeteroCovariance, model="cvae", labels=True, experiment=False),
-    # The true covariance: the floor every estimator is measured against.
-    "oracle": EstimatorSpec(OracleCovariance, needs_truth=True),
     # Ledoit-Wolf on the training days of the current regime: the CVAE's classical rival.
     "ledoit_wolf_regime": EstimatorSpec(RegimeConditional, labels=True),
+    # The true covariance: the floor every estimator is measured against.
+    "oracle": EstimatorSpec(OracleCovariance, needs_truth=True),
 }
 
 
