@@ -37,7 +37,6 @@ import os
 import platform
 import sys
 import time
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -49,23 +48,17 @@ from vae_pipeline.core.anomaly import (
     market_residual_returns,
     reconstruction_error,
 )
-from vae_pipeline.core.covariance import (
-    ESTIMATORS,
-    CVAECovariance,
-    VAECovariance,
-    make_estimator,
-)
 from vae_pipeline.core.embedding import embed
 from vae_pipeline.core.interpretation import baseline_latents, latent_observable_corr
-from vae_pipeline.core.minvar import annualised_vol, paired_bootstrap, walk_forward
-from vae_pipeline.core.training import TrainConfig, train_vae
+from vae_pipeline.core.minvar import annualised_vol, paired_bootstrap, walk_forward_weights
+from vae_pipeline.core.refit import WindowRefit, experiment_estimators
+from vae_pipeline.core.training import TrainConfig
 from vae_pipeline.settings import PipelineSettings
 from vae_pipeline.sources import make_source
 from vae_pipeline.sources.files import load_factors
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "real"
-CLASSICAL = ("sample", "ledoit_wolf", "nonlinear_shrinkage", "pca", "factor_analysis")
 BASELINES = ("ledoit_wolf", "pca")
 BLOCK = 21
 REGIME_COLUMNS = ["ledoit_wolf", "ledoit_wolf_regime", "pca", "vae", "cvae"]
@@ -120,82 +113,25 @@ def load(data: Path, names: int, seed: int):
     return returns, obs, panel.sectors, info
 
 
-def vae_variants() -> dict:
-    found = {
-        n: c
-        for n, c in ESTIMATORS.items()
-        if isinstance(c, type) and issubclass(c, VAECovariance) and not issubclass(c, CVAECovariance)
-    }
-    return dict(sorted(found.items(), key=lambda kv: (kv[0] != "vae", kv[0])))
+class Models(WindowRefit):
+    """The core refit stages per decision date (the estimators ``vae train --conditional``
+    races), keeping every window's models for the later analyses."""
 
-
-class Models:
-    """One VAE and one CVAE per decision date, kept for the later analyses."""
-
-    def __init__(self, cfg: TrainConfig, labels: pd.Series):
-        self.cfg, self.labels = cfg, labels
-        self.vae: dict = {}
-        self.cvae: dict = {}
-        self.extra: dict = {}
-        self.seconds = 0.0
-        self.n_fits = 0
-
-    def fit(self, train: pd.DataFrame, decision) -> None:
-        t0 = time.perf_counter()
-        self.vae[decision] = train_vae(train, self.cfg)
-        self.cvae[decision] = train_vae(
-            train, self.cfg, conditions=self.labels.loc[train.index].to_numpy(), n_conditions=2
-        )
-        self.seconds += time.perf_counter() - t0
-        self.n_fits += 2
-
-    def variant(self, train: pd.DataFrame, decision, overrides: dict):
-        """The window's VAE, or one trained with a variant's ``train_overrides`` (e.g. a
-        learned noise variance for "vae_hetero"), trained once per window."""
-        if not overrides:
-            return self.vae[decision]
-        key = (decision, tuple(sorted(overrides.items())))
-        if key not in self.extra:
-            t0 = time.perf_counter()
-            self.extra = {k: v for k, v in self.extra.items() if k[0] == decision}
-            self.extra[key] = train_vae(train, replace(self.cfg, **overrides))
-            self.seconds += time.perf_counter() - t0
-            self.n_fits += 1
-        return self.extra[key]
+    @property
+    def vae(self) -> dict:
+        return {decision: fitted.vae for decision, fitted in self.fitted.items()}
 
 
 def horse_race(returns, obs, args, models: Models):
     regime = obs["regime"].astype(int)
-    labels = models.labels
-    variants = vae_variants()
-
-    def make(decision):
-        end = returns.index.get_loc(decision) + 1
-        train = returns.iloc[end - args.window : end]
-        models.fit(train, decision)
-        est = {
-            n: make_estimator(n, **({"n_components": args.latent} if n in ("pca", "factor_analysis") else {}))
-            for n in CLASSICAL
-        }
-        for name, cls in variants.items():
-            trained = models.variant(train, decision, getattr(cls, "train_overrides", {}) or {})
-            est[name] = cls(trained=trained, n_samples=args.n_samples, seed=args.seed)
-        now = int(regime.loc[decision])
-        est["cvae"] = CVAECovariance(
-            trained=models.cvae[decision], n_samples=args.n_samples, seed=args.seed, condition=now
-        )
-        est["ledoit_wolf_regime"] = make_estimator("ledoit_wolf_regime", condition=now)
-        return est
-
-    def fit_kwargs(name, train, decision):
-        return {"y": labels.loc[train.index].to_numpy()} if name in ("cvae", "ledoit_wolf_regime") else {}
+    models.regime_at = lambda decision: int(regime.loc[decision])
 
     def progress(step, n, decision):
         print(f"  rebalance {step}/{n} ({decision:%Y-%m-%d}), {time.perf_counter() - T0:.0f} s",
               file=sys.stderr, flush=True)
 
-    wf = walk_forward(returns, make, window=args.window, rebalance=args.rebalance,
-                      fit_kwargs=fit_kwargs, progress=progress)
+    wf = walk_forward_weights(returns, models, window=args.window, rebalance=args.rebalance,
+                              progress=progress)
     daily = wf.daily
     rows = []
     for name in daily.columns:
@@ -406,7 +342,8 @@ def main(argv=None) -> dict:
     labels = obs["regime"].astype(int).shift(1).fillna(0).astype(int)  # regime at the previous close
     cfg = TrainConfig(latent_dim=args.latent, beta=args.beta, epochs=args.epochs, seed=args.seed,
                       device=args.device).validate()
-    models = Models(cfg, labels)
+    models = Models(config=cfg, k=args.latent, names=experiment_estimators(conditional=True),
+                    labels=labels, n_samples=args.n_samples, seed=args.seed, keep=True)
     print(f"{returns.shape[1]} names x {len(returns)} days; torch threads {torch.get_num_threads()}, "
           f"{os.cpu_count()} cores, {platform.processor() or platform.machine()}", file=sys.stderr)
     rows, per_regime, wf = horse_race(returns, obs, args, models)

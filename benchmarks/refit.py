@@ -10,8 +10,8 @@ window, VAE + CVAE training (300 full-batch epochs each), latent factors, interp
 covariance estimator kept as its min-variance decision, the scorecard of the decision made
 at d - H, the anomaly report and its test of the d - H flags, and the horse-race roll-up.
 
-- ``direct``: the pure layer (and the assets' own pure helpers) on in-memory frames;
-  the decision chain of d - H is computed first, untimed.
+- ``direct``: the core refit stages (``vae_pipeline.core.refit``, the ones the assets call)
+  on in-memory frames; the decision chain of d - H is computed first, untimed.
 - ``dagster``: the history up to d - 1 and the decision chain of d - H are materialised
   first (untimed) into a fresh DuckDB file with a temporary SQLite Dagster instance; then
   the partitioned assets of d plus ``horse_race`` are materialised in one in-process run.
@@ -99,14 +99,14 @@ class Stages:
 
 # -- direct: the same computation without Dagster ------------------------------------------
 class DirectRefit:
-    """Partition d's computation on in-memory frames, mirroring the asset bodies."""
+    """Partition d's computation on in-memory frames through the core refit stages."""
 
     def __init__(self, settings) -> None:
         from vae_pipeline.sources import make_source
 
         self.settings = settings
         self.source = make_source(settings)
-        self.decision = None  # (model, weights frame, window) of d - H
+        self.decision = None  # (decision date, VAE, decision frame) of d - H
 
     def _window(self, panel, day) -> pd.DataFrame:
         from vae_pipeline.core.panel import expected_window
@@ -119,39 +119,35 @@ class DirectRefit:
         return wide.dropna(axis=1, how="any")
 
     def _config(self):
-        from vae_pipeline.core.training import TrainConfig
+        from vae_pipeline.core.refit import cold_train_config
 
-        s = self.settings
-        return TrainConfig(
-            latent_dim=s.model.latent_dim, beta=s.model.beta, epochs=s.model.epochs, seed=s.seed, device=s.model.device
-        ).validate()
+        return cold_train_config(self.settings.model, seed=self.settings.seed)
 
-    def _covariances(self, window, day, vae, cvae, regimes):
-        from vae_pipeline.core.estimate import estimate_covariances
-        from vae_pipeline.pipeline.assets.risk import min_variance_decisions
+    def _decisions(self, window, day, models, regimes):
+        from vae_pipeline.core.refit import estimate_decisions
 
         tickers = list(window.columns)
-        covs = estimate_covariances(
-            window, k=self.settings.model.latent_dim, vae=vae, cvae=cvae, regimes=regimes,
+        decisions = estimate_decisions(
+            window, models, regimes, k=self.settings.model.latent_dim,
             oracle=self.source.oracle_covariance(day, tickers), seed=self.settings.seed,
         )  # fmt: skip
-        frame, psd, weight_problems, _ = min_variance_decisions(covs, tickers)
-        if psd or weight_problems:
-            raise RuntimeError(f"covariance problems: {psd + weight_problems}")
-        return frame
+        if decisions.psd_problems or decisions.weight_problems:
+            raise RuntimeError(
+                f"covariance problems: {decisions.psd_problems + decisions.weight_problems}"
+            )
+        return decisions.frame
 
     def prepare(self) -> None:
-        """The decision chain of d - H (untimed): its models and min-variance weights."""
+        """The decision of d - H (models and min-variance weights), untimed."""
         from vae_pipeline.core.calendar import shift_trading_days
-        from vae_pipeline.core.training import train_vae
+        from vae_pipeline.core.refit import fit_models
 
         decision = shift_trading_days(DAY, -self.settings.evaluation.horizon)
         panel = self.source.panel(decision)
         window = self._window(panel, decision)
         regimes = panel.observables["regime"].reindex(window.index).to_numpy(dtype=int)
-        vae = train_vae(window, self._config())
-        cvae = train_vae(window, self._config(), conditions=regimes)
-        self.decision = (decision, vae, self._covariances(window, decision, vae, cvae, regimes))
+        models = fit_models(window, regimes, self._config())
+        self.decision = (decision, models.vae, self._decisions(window, decision, models, regimes))
 
     def run(self) -> Stages:
         """Partition d, timed by stage."""
@@ -164,17 +160,22 @@ class DirectRefit:
         from vae_pipeline.core.embedding import embed
         from vae_pipeline.core.horse_race import summarise_scorecards
         from vae_pipeline.core.interpretation import baseline_latents, interpret
+        from vae_pipeline.core.refit import (
+            CVAE_MODEL,
+            VAE_MODEL,
+            fit_models,
+            latent_means,
+            model_errors,
+            score_decision,
+        )
         from vae_pipeline.core.standardise import Standardiser
-        from vae_pipeline.core.training import train_vae
         from vae_pipeline.core.validation import check_returns
-        from vae_pipeline.pipeline.assets.anomalies import model_errors
-        from vae_pipeline.pipeline.assets.evaluation import score_decision
 
         s, src, st = self.settings, self.source, Stages()
         day = DAY
         with st("ingest"):
             long = src.returns(day, day)
-            if any(check_returns(long, s.min_names).values()):
+            if any(check_returns(long, s.data.min_names).values()):
                 raise RuntimeError("bad cross-section")
             src.observables(day, day)
             panel = src.panel(day)
@@ -184,15 +185,13 @@ class DirectRefit:
             z.mean(axis=0), z.std(axis=0)
         observables = panel.observables
         regimes = observables["regime"].reindex(window.index).to_numpy(dtype=int)
+        cfg = self._config()
         with st("trained_vae"):
-            vae = train_vae(window, self._config())
+            vae = fit_models(window, None, cfg, names=["vae"]).vae
         with st("trained_cvae"):
-            cvae = train_vae(window, self._config(), conditions=regimes)
+            cvae = fit_models(window, regimes, cfg, names=["cvae"]).cvae
         with st("latent_factors"):
-            means = vae.encode_mean(window)
-            latents = pd.DataFrame(
-                means, index=window.index, columns=[f"z{i + 1}" for i in range(means.shape[1])]
-            )
+            latents = latent_means(vae, window)
         with st("factor_interpretation"):
             k = latents.shape[1]
             baselines = {
@@ -206,10 +205,14 @@ class DirectRefit:
             sectors = src.sectors().reindex(window.columns).fillna("Unknown")
             embed(window, latents, sectors, method="pca", seed=s.seed)
         with st("covariance_estimates"):
-            self._covariances(window, day, vae, cvae, regimes)
+            # as the asset: the learned-noise models are trained in this step, from the config
+            models = fit_models(window, regimes, cfg, given={VAE_MODEL: vae, CVAE_MODEL: cvae})
+            self._decisions(window, day, models, regimes)
         decision, past_vae, weights = self.decision
         with st("minvar_scorecard"):
-            held = panel.returns.loc[(panel.returns.index > decision) & (panel.returns.index <= day)]
+            held = panel.returns.loc[
+                (panel.returns.index > decision) & (panel.returns.index <= day)
+            ]
             card = score_decision(weights, held).assign(decision_date=decision, date=day)
         with st("anomaly_report"):
             market = observables["market"]
@@ -357,8 +360,9 @@ def checkpointed_size(db_path: Path) -> int:
 
 
 # -- entry point ---------------------------------------------------------------------------
-def measure(n: int, mode: str, repeats: int, history: int, epochs: int,
-            instance: str = "sqlite") -> dict:
+def measure(
+    n: int, mode: str, repeats: int, history: int, epochs: int, instance: str = "sqlite"
+) -> dict:
     with tempfile.TemporaryDirectory(prefix=f"vae_bench_{mode}_{n}_") as tmp:
         tmp = Path(tmp)
         settings = bench_settings(n, tmp / "bench.duckdb", history=history, epochs=epochs)
@@ -396,8 +400,7 @@ def measure(n: int, mode: str, repeats: int, history: int, epochs: int,
     return out
 
 
-def measure_both(n: int, repeats: int, history: int, epochs: int,
-                 instance: str = "memory") -> dict:
+def measure_both(n: int, repeats: int, history: int, epochs: int, instance: str = "memory") -> dict:
     """Direct and Dagster runs of partition d alternating in one process (see ``both``)."""
     with tempfile.TemporaryDirectory(prefix=f"vae_bench_both_{n}_") as tmp:
         tmp = Path(tmp)
@@ -442,17 +445,23 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--repeats", type=int, default=1)
     parser.add_argument("--history", type=int, default=HISTORY, help="trading days T")
     parser.add_argument("--epochs", type=int, default=EPOCHS)
-    parser.add_argument("--instance", choices=["memory", "sqlite", "postgres"], default="sqlite",
-                        help="Dagster instance of the timed run (dagster mode)")
+    parser.add_argument(
+        "--instance",
+        choices=["memory", "sqlite", "postgres"],
+        default="sqlite",
+        help="Dagster instance of the timed run (dagster mode)",
+    )
     args = parser.parse_args(argv)
     if args.mode == "both":
-        print(json.dumps(
-            measure_both(args.n, args.repeats, args.history, args.epochs, args.instance)
-        ))
+        print(
+            json.dumps(measure_both(args.n, args.repeats, args.history, args.epochs, args.instance))
+        )
         return
-    print(json.dumps(
-        measure(args.n, args.mode, args.repeats, args.history, args.epochs, args.instance)
-    ))
+    print(
+        json.dumps(
+            measure(args.n, args.mode, args.repeats, args.history, args.epochs, args.instance)
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -25,7 +25,6 @@ import argparse
 import json
 import os
 import time
-from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -33,14 +32,22 @@ import torch
 
 
 def _chain_day(window, regimes, oracle, cfg, seed, prev, warm, warm_epochs, warm_lr):
-    """One partition's models and covariances; returns (covs, models, training seconds)."""
-    from vae_pipeline.core.estimate import estimate_covariances
+    """One partition's models and decisions; returns (decisions, models, training seconds)."""
+    from vae_pipeline.core.refit import (
+        CVAE_MODEL,
+        VAE_MODEL,
+        SiblingWarmStart,
+        estimate_decisions,
+        fit_models,
+    )
     from vae_pipeline.core.training import train_vae
-    from vae_pipeline.core.warm_start import previous_state, sibling_state, warm_config
+    from vae_pipeline.core.warm_start import previous_state, warm_config
 
     n_cond = max(int(regimes.max()) + 1, 2)
     t0 = time.perf_counter()
     fits = {}
+    # the plain models warm-start from the previous partition's (a pipeline-layer concern: the
+    # assets read their own earlier partitions), the learned-noise ones from these in fit_models
     for name, conditions in (("vae", None), ("cvae", regimes)):
         kw = {} if conditions is None else {"conditions": conditions, "n_conditions": n_cond}
         state = None
@@ -48,30 +55,21 @@ def _chain_day(window, regimes, oracle, cfg, seed, prev, warm, warm_epochs, warm
             state, _ = previous_state(prev[name], window.columns, cfg, n_cond if conditions is not None else 0)
         fit_cfg = warm_config(cfg, warm_epochs, warm_lr) if state is not None else cfg
         fits[name] = train_vae(window, fit_cfg, init_state=state, **kw)
-    hetero = replace(cfg, noise="learned")
-    if warm:
-        seeded = warm_config(hetero, warm_epochs, warm_lr)
-        vh = train_vae(window, seeded, init_state=sibling_state(fits["vae"]))
-        ch = train_vae(window, seeded, conditions=regimes, n_conditions=n_cond,
-                       init_state=sibling_state(fits["cvae"]))  # fmt: skip
-    else:
-        vh = train_vae(window, hetero)
-        ch = train_vae(window, hetero, conditions=regimes, n_conditions=n_cond)
+    models = fit_models(window, regimes, cfg, given={VAE_MODEL: fits["vae"], CVAE_MODEL: fits["cvae"]},
+                        warm=SiblingWarmStart(warm_epochs, warm_lr) if warm else None)  # fmt: skip
     seconds = time.perf_counter() - t0
-    covs = estimate_covariances(window, k=cfg.latent_dim, vae=fits["vae"], cvae=fits["cvae"],
-                                regimes=regimes, oracle=oracle, seed=seed, vae_hetero=vh,
-                                cvae_hetero=ch)  # fmt: skip
-    return covs, fits, seconds
+    decisions = estimate_decisions(window, models, regimes, k=cfg.latent_dim, oracle=oracle,
+                                   seed=seed)  # fmt: skip
+    return decisions, fits, seconds
 
 
 def measure(days: int, n: int, epochs: int, warm_epochs: int, warm_lr: float, threads: int,
             window: int = 504, horizon: int = 21, seed: int = 42) -> dict:  # fmt: skip
     from vae_pipeline.core.horse_race import summarise_scorecards
     from vae_pipeline.core.panel import expected_window
+    from vae_pipeline.core.refit import score_decision
     from vae_pipeline.core.synthetic import generate_panel
     from vae_pipeline.core.training import TrainConfig
-    from vae_pipeline.pipeline.assets.evaluation import score_decision
-    from vae_pipeline.pipeline.assets.risk import min_variance_decisions
 
     torch.set_num_threads(threads)
     panel = generate_panel(seed=seed, n_names=n)
@@ -91,11 +89,12 @@ def measure(days: int, n: int, epochs: int, warm_epochs: int, warm_lr: float, th
         oracle = oracle.loc[win.columns, win.columns].to_numpy()
         held = returns.loc[(returns.index > day)].iloc[:horizon]
         for chain in ("cold", "warm"):
-            covs, fits, secs = _chain_day(win, regimes, oracle, cfg, seed, prev[chain],
+            decisions, fits, secs = _chain_day(win, regimes, oracle, cfg, seed, prev[chain],
                                           chain == "warm", warm_epochs, warm_lr)  # fmt: skip
             prev[chain] = fits
             seconds[chain].append(secs)
-            weights, psd, bad, _ = min_variance_decisions(covs, list(win.columns))
+            weights = decisions.frame
+            psd, bad = decisions.psd_problems, decisions.weight_problems
             if psd or bad:
                 raise RuntimeError(f"{day:%Y-%m-%d} {chain}: {psd + bad}")
             cards[chain].append(score_decision(weights, held).assign(date=day))

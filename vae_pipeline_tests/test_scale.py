@@ -88,7 +88,7 @@ def test_min_eigenvalue_of_an_indefinite_matrix_is_exact(lanczos_from_200):
 
 
 def test_sample_covariance_is_left_out_when_singular():
-    from vae_pipeline.core.estimate import estimate_covariances
+    from vae_pipeline.core.refit import estimate_covariances
 
     cols = [f"s{i}" for i in range(40)]
     wide = pd.DataFrame(_factor_panel(41, 40), columns=cols)
@@ -98,14 +98,15 @@ def test_sample_covariance_is_left_out_when_singular():
 
 
 def test_min_variance_decisions_keep_one_row_per_name_and_the_true_min_eigenvalue():
-    from vae_pipeline.pipeline.assets.risk import min_variance_decisions
+    from vae_pipeline.core.refit import min_variance_decisions
 
     x = _factor_panel(200, 30)
     covs = {"ledoit_wolf": LedoitWolfCovariance().fit(x).covariance_,
             "pca": PCACovariance(3).fit(x).covariance_}  # fmt: skip
     tickers = [f"s{i}" for i in range(30)]
-    frame, psd, weight_problems, summary = min_variance_decisions(covs, tickers)
-    assert not psd and not weight_problems and len(summary) == 2
+    decisions = min_variance_decisions(covs, tickers)
+    frame, summary = decisions.frame, decisions.summary
+    assert not decisions.psd_problems and not decisions.weight_problems and len(summary) == 2
     assert len(frame) == 60 and set(frame["estimator"]) == set(covs)
     for name, cov in covs.items():
         rows = frame[frame["estimator"] == name]

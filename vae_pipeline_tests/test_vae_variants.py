@@ -19,12 +19,12 @@ from vae_pipeline.core.covariance import (
     ESTIMATORS,
     CVAECovariance,
     CVAEHeteroCovariance,
+    ModelKey,
     VAECovariance,
     VAEHeteroCovariance,
     make_estimator,
     model_noise_variance,
 )
-from vae_pipeline.core.estimate import estimate_covariances
 from vae_pipeline.core.model import (
     NOISE_LOGVAR_INIT,
     VAE,
@@ -33,6 +33,7 @@ from vae_pipeline.core.model import (
     vae_loss,
 )
 from vae_pipeline.core.model_store import record_to_result, result_to_record
+from vae_pipeline.core.refit import CVAE_MODEL, VAE_MODEL, estimate_covariances, fit_models
 from vae_pipeline.core.training import TrainConfig, train_vae
 
 SEED = 42
@@ -152,15 +153,21 @@ def test_vae_hetero_trains_its_own_model_and_rejects_a_fixed_one(hetero):
         VAEHeteroCovariance.from_trained(fixed, x)
 
 
-def test_estimate_covariances_adds_vae_hetero(hetero):
+def test_refit_stages_add_vae_hetero(hetero):
     x, _, res = hetero
-    vae = train_vae(x, TrainConfig(**{**FAST, "epochs": 20}))
-    covs = estimate_covariances(x, k=K, vae=vae, n_samples=200)
+    cfg = TrainConfig(**{**FAST, "epochs": 20})
+    vae = train_vae(x, cfg)
+    models = fit_models(x, None, cfg, names=["vae", "vae_hetero"], given={VAE_MODEL: vae})
+    key = ModelKey("vae", (("noise", "learned"),))
+    assert models.trained == (key,)  # the given VAE is not retrained
+    covs = estimate_covariances(x, k=K, models=models, n_samples=200)
     assert "vae_hetero" in covs and np.linalg.eigvalsh(covs["vae_hetero"])[0] > 0
     # a trained model passed in is used as is
-    given = estimate_covariances(x, k=K, vae=vae, vae_hetero=res, n_samples=200)["vae_hetero"]
+    given = fit_models(x, None, cfg, names=["vae_hetero"], given={VAE_MODEL: vae, key: res})
+    assert given.trained == ()
+    covs = estimate_covariances(x, k=K, models=given, n_samples=200, names=["vae_hetero"])
     ref = VAEHeteroCovariance.from_trained(res, x, n_samples=200).covariance_
-    np.testing.assert_allclose(given, ref, rtol=1e-12)
+    np.testing.assert_allclose(covs["vae_hetero"], ref, rtol=1e-12)
 
 
 # ---- conditional linear decoder --------------------------------------------------------------------
@@ -251,9 +258,12 @@ def test_cvae_hetero_residual_is_the_model_noise(regime):
     np.testing.assert_allclose(np.diag(est.idiosyncratic_), model_noise_variance(res), rtol=1e-12)
     assert np.linalg.eigvalsh(est.covariance_)[0] > 0
     assert ESTIMATORS["cvae_hetero"] is CVAEHeteroCovariance
-    # the pipeline's estimate trains it from the CVAE's config when not given
-    cvae = train_vae(x, TrainConfig(**{**FAST, "epochs": 20}), conditions=labels)
-    covs = estimate_covariances(x, k=K, cvae=cvae, regimes=labels, n_samples=200)
+    # the refit's fit_models trains it from the CVAE's config when not given
+    cfg = TrainConfig(**{**FAST, "epochs": 20})
+    cvae = train_vae(x, cfg, conditions=labels)
+    models = fit_models(x, labels, cfg, names=["cvae", "cvae_hetero"], given={CVAE_MODEL: cvae})
+    assert [k.label for k in models.trained] == ["cvae[noise=learned]"]
+    covs = estimate_covariances(x, k=K, models=models, regimes=labels, n_samples=200)
     assert {"cvae", "cvae_hetero", "ledoit_wolf_regime"} <= set(covs)
     assert np.linalg.eigvalsh(covs["cvae_hetero"])[0] > 0
 

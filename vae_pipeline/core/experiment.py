@@ -30,30 +30,24 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import replace
 from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
 import torch
 from pydantic import BaseModel, ConfigDict, Field, model_validator
-from sklearn.base import BaseEstimator
 
 from vae_pipeline.core.anomaly import anomaly_test, market_residual_returns, reconstruction_error
-from vae_pipeline.core.covariance import (
-    ESTIMATORS,
-    CVAECovariance,
-    VAECovariance,
-    make_estimator,
-)
+from vae_pipeline.core.covariance import REGISTRY, VAECovariance
 from vae_pipeline.core.interpretation import baseline_latents, interpret
 from vae_pipeline.core.minvar import (
     ORACLE,
     WalkForwardResult,
     annualised_vol,
     paired_bootstrap,
+    walk_forward_weights,
 )
-from vae_pipeline.core.minvar import walk_forward as run_walk_forward
+from vae_pipeline.core.refit import CVAE_MODEL, WindowRefit, experiment_estimators
 from vae_pipeline.core.results import (
     AnomalyTest,
     CovarianceScore,
@@ -61,12 +55,11 @@ from vae_pipeline.core.results import (
     TrainSummary,
 )
 from vae_pipeline.core.synthetic import SyntheticPanel, generate_panel
-from vae_pipeline.core.training import TrainConfig, TrainResult, train_vae
+from vae_pipeline.core.training import TrainConfig, TrainResult
 
 # progress(stage, done, total): stage is "train vae", "train cvae" or "walk-forward".
 ProgressFn = Callable[[str, int, int], None]
 
-CLASSICAL = ("sample", "ledoit_wolf", "nonlinear_shrinkage", "pca", "factor_analysis")
 REGIME_NAMES = {0: "expansion", 1: "contraction"}
 # The baselines every estimator is compared with (paired bootstrap), per issue 2.
 BASELINES = ("ledoit_wolf", "pca")
@@ -233,24 +226,25 @@ def _listed(ci: tuple[float, float, float] | None) -> list[float] | None:
 
 
 def _vae_variant_classes() -> dict[str, type[VAECovariance]]:
-    """Every unconditional VAE covariance in the registry ("vae" first, then the improved ones).
+    """Every unconditional VAE covariance the experiment races ("vae" first, then the variants).
 
-    Discovered from ``ESTIMATORS`` so a variant the registry gains shows up here unchanged. They
-    are built ``from_trained`` on the model trained once per window; a variant that needs a
-    differently trained model declares a class attribute ``train_overrides`` (a dict of
-    ``TrainConfig`` fields, e.g. ``{"decoder": "mlp"}``) and gets one model per distinct dict.
+    Read off the estimator registry, so a variant the registry gains shows up here unchanged; a
+    variant whose model is trained differently declares ``train_overrides`` there and gets one
+    model per distinct dict (see ``core.refit.fit_models``).
     """
     found = {
-        name: cls
-        for name, cls in ESTIMATORS.items()
-        if isinstance(cls, type)
-        and issubclass(cls, VAECovariance)
-        and not issubclass(cls, CVAECovariance)
+        name: REGISTRY[name].cls
+        for name in experiment_estimators(conditional=False)
+        if REGISTRY[name].model == "vae"
     }
     return dict(sorted(found.items(), key=lambda kv: (kv[0] != "vae", kv[0])))
 
 
 def _overrides(cls: type) -> dict[str, Any]:
+    """The ``TrainConfig`` overrides of the registry entry of ``cls``."""
+    for spec in REGISTRY.values():
+        if spec.cls is cls and spec.model_key is not None:
+            return dict(spec.model_key.overrides)
     return dict(getattr(cls, "train_overrides", None) or {})
 
 
@@ -291,87 +285,6 @@ def _summary(result: TrainResult) -> TrainSummary:
     return TrainSummary(
         epochs=int(len(hist)), final_loss=float(hist["total"].iloc[-1]), seconds=result.seconds
     )
-
-
-class _Trainer:
-    """Trains (and caches per decision date) the VAE / CVAE of one window, reporting progress."""
-
-    def __init__(self, cfg: ExperimentConfig, labels: pd.Series, progress: ProgressFn | None):
-        self.cfg, self.labels, self.progress = cfg, labels, progress
-        self.train_cfg = cfg.train_config()
-        self.n_fits, self.seconds = 0, 0.0
-        self._cache: dict[tuple, TrainResult] = {}
-
-    def fit(
-        self,
-        window: pd.DataFrame,
-        conditional: bool,
-        report: bool = False,
-        overrides: dict[str, Any] | None = None,
-    ) -> TrainResult:
-        overrides = dict(overrides or {})
-        key = (window.index[0], window.index[-1], conditional, tuple(sorted(overrides.items())))
-        if key in self._cache:
-            return self._cache[key]
-        stage = "train cvae" if conditional else "train vae"
-        callback = None
-        if report and self.progress is not None:
-            epochs, progress = self.train_cfg.epochs, self.progress
-
-            def callback(epoch: int, total: float, recon: float, kl: float) -> None:
-                progress(stage, epoch, epochs)
-
-        conditions = self.labels.loc[window.index].to_numpy() if conditional else None
-        result = train_vae(
-            window,
-            replace(self.train_cfg, **overrides).validate() if overrides else self.train_cfg,
-            conditions=conditions,
-            n_conditions=2 if conditional else None,
-            progress=callback,
-        )
-        self.n_fits += 1
-        self.seconds += result.seconds
-        self._cache[key] = result
-        return result
-
-    def forget_before(self, date: Any) -> None:
-        """Drop cached models of earlier windows (walk-forward never goes back)."""
-        for key in [k for k in self._cache if k[1] < date]:
-            del self._cache[key]
-
-
-def _make_estimators_factory(
-    cfg: ExperimentConfig,
-    returns: pd.DataFrame,
-    window: int,
-    trainer: _Trainer,
-    panel: SyntheticPanel,
-) -> Callable[[Any], dict[str, BaseEstimator]]:
-    """``make_estimators(decision_date)`` for :func:`walk_forward`: VAEs trained once per window."""
-    index = returns.index
-    variants = _vae_variant_classes()
-
-    def make(decision: Any) -> dict[str, BaseEstimator]:
-        end = index.get_loc(decision) + 1
-        train = returns.iloc[end - window : end]
-        trainer.forget_before(decision)
-        est: dict[str, BaseEstimator] = {}
-        for name in CLASSICAL:
-            params = {"n_components": cfg.latent} if name in ("pca", "factor_analysis") else {}
-            est[name] = make_estimator(name, **params)
-        for name, cls in variants.items():
-            result = trainer.fit(train, conditional=False, overrides=_overrides(cls))
-            est[name] = cls(trained=result, n_samples=cfg.n_samples, seed=cfg.seed)
-        if cfg.conditional:
-            regime_now = int(panel.observables["regime"].loc[decision])
-            cvae = trainer.fit(train, conditional=True)
-            est["cvae"] = CVAECovariance(
-                trained=cvae, n_samples=cfg.n_samples, seed=cfg.seed, condition=regime_now
-            )
-            est["ledoit_wolf_regime"] = make_estimator("ledoit_wolf_regime", condition=regime_now)
-        return est
-
-    return make
 
 
 def _scores(wf: WalkForwardResult, n_boot: int, seed: int) -> list[CovarianceScore]:
@@ -506,9 +419,27 @@ def _run(cfg: ExperimentConfig, progress: ProgressFn | None) -> ExperimentReport
     split = int(round(len(returns) * cfg.train_frac))
     train, test = returns.iloc[:split], returns.iloc[split:]
 
-    trainer = _Trainer(cfg, labels, progress)
-    vae = trainer.fit(train, conditional=False, report=True)
-    cvae = trainer.fit(train, conditional=True, report=True) if cfg.conditional else None
+    # One refit per window through the core stages (fit_models, then estimate_decisions): the
+    # CVAE and regime Ledoit-Wolf train on the condition labels and decide for the regime at
+    # the decision date, i.e. the condition of the first held day.
+    regime = panel.observables["regime"]
+    refit = WindowRefit(
+        config=cfg.train_config(),
+        k=cfg.latent,
+        names=experiment_estimators(cfg.conditional),
+        labels=labels if cfg.conditional else None,
+        regime_at=(lambda decision: int(regime.loc[decision])) if cfg.conditional else None,
+        n_samples=cfg.n_samples,
+        seed=cfg.seed,
+        progress=(
+            None
+            if progress is None
+            else lambda key, epoch, total: progress(f"train {key.kind}", epoch, total)
+        ),
+    )
+    part = refit.models(train, names=("vae", "cvae") if cfg.conditional else ("vae",), report=True)
+    vae = part.vae
+    cvae = part[CVAE_MODEL] if cfg.conditional else None
 
     baselines = {
         m: baseline_latents(train, cfg.latent, m, seed=cfg.seed) for m in ("pca", "factor_analysis")
@@ -522,29 +453,22 @@ def _run(cfg: ExperimentConfig, progress: ProgressFn | None) -> ExperimentReport
         )
 
     # Horse race. The single split is the walk-forward harness with one rebalance that holds
-    # the weights over the whole test part, so both modes share one code path.
+    # the weights over the whole test part (deciding on the training part's models), so both
+    # modes share one code path.
     wf_window, wf_rebalance = (
         (cfg.window, cfg.rebalance) if cfg.walk_forward else (split, len(returns) - split)
     )
-    make = _make_estimators_factory(cfg, returns, wf_window, trainer, panel)
-
-    def fit_kwargs(name: str, train_slice: pd.DataFrame, decision: Any) -> dict[str, Any]:
-        if name in ("cvae", "ledoit_wolf_regime"):
-            return {"y": labels.loc[train_slice.index].to_numpy()}
-        return {}
-
     wf_progress = None
     if progress is not None and cfg.walk_forward:
 
         def wf_progress(step: int, n_steps: int, decision: Any) -> None:
             progress("walk-forward", step, n_steps)
 
-    wf = run_walk_forward(
+    wf = walk_forward_weights(
         returns,
-        make,
+        refit,
         window=wf_window,
         rebalance=wf_rebalance,
-        fit_kwargs=fit_kwargs,
         oracle=panel.true_covariance,
         progress=wf_progress,
     )
@@ -565,7 +489,7 @@ def _run(cfg: ExperimentConfig, progress: ProgressFn | None) -> ExperimentReport
         train_device=vae.device,
         lr=float(vae.config.lr),
         per_regime=per_regime,
-        n_fits=trainer.n_fits,
-        fit_seconds=trainer.seconds,
+        n_fits=refit.n_fits,
+        fit_seconds=refit.seconds,
         seconds=time.perf_counter() - t0,
     )

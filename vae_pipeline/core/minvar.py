@@ -177,6 +177,37 @@ def walk_forward(
         oracle: ``callable(decision_date) -> N x N`` true covariance; adds an "oracle" column.
         progress: ``callable(step, n_steps, decision_date)`` after each rebalance.
     """
+
+    def step(decision: Any, train: pd.DataFrame):
+        estimators = make_estimators(decision)
+        if oracle is not None and ORACLE in estimators:
+            raise ValueError("walk_forward: both an 'oracle' estimator and oracle= were given")
+        weights, timing = {}, {}
+        for name, est in estimators.items():
+            kwargs = dict(fit_kwargs(name, train, decision)) if fit_kwargs else {}
+            t0 = time.perf_counter()
+            est.fit(train, **kwargs)
+            timing[name] = time.perf_counter() - t0
+            weights[name] = minvar_weights(est.covariance_)
+        return weights, timing
+
+    return walk_forward_weights(returns, step, window, rebalance, oracle, progress)
+
+
+# decide(decision_date, train_slice) -> (weights by estimator, fit seconds by estimator)
+DecideFn = Callable[[Any, pd.DataFrame], tuple[Mapping[str, np.ndarray], Mapping[str, float]]]
+
+
+def walk_forward_weights(
+    returns: pd.DataFrame | np.ndarray,
+    decide: DecideFn,
+    window: int = 504,
+    rebalance: int = 21,
+    oracle: Callable[[Any], np.ndarray] | None = None,
+    progress: Callable[[int, int, Any], None] | None = None,
+) -> WalkForwardResult:
+    """The rolling harness of :func:`walk_forward` around any ``decide`` (e.g. the refit
+    stages): at each decision it gets the training slice and returns min-variance weights."""
     frame = _as_frame(returns)
     t = frame.shape[0]
     if window < 2 or rebalance < 1:
@@ -201,19 +232,12 @@ def walk_forward(
         train = frame.iloc[i - window : i]
         decision = frame.index[i - 1]
         hold = slice(i, min(i + rebalance, t))
-        timing: dict[str, float] = {}
-        estimators = make_estimators(decision)
-        if oracle is not None and ORACLE in estimators:
-            raise ValueError("walk_forward: both an 'oracle' estimator and oracle= were given")
-        for name, est in estimators.items():
-            kwargs = dict(fit_kwargs(name, train, decision)) if fit_kwargs else {}
-            t0 = time.perf_counter()
-            est.fit(train, **kwargs)
-            timing[name] = time.perf_counter() - t0
-            record(name, decision, minvar_weights(est.covariance_), hold)
+        decided, timing = decide(decision, train)
+        for name, w in decided.items():
+            record(name, decision, w, hold)
         if oracle is not None:
             record(ORACLE, decision, minvar_weights(oracle(decision)), hold)
-        seconds.append(timing)
+        seconds.append(dict(timing))
         dates.append(decision)
         if progress is not None:
             progress(step, len(starts), decision)

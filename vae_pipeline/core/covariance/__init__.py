@@ -3,6 +3,7 @@
 Every estimator subclasses ``sklearn.base.BaseEstimator``, keeps hyper-parameters in ``__init__``
 only, and ``fit(X, y=None)`` sets ``covariance_`` (N x N float64, symmetric PSD) from a T x N
 returns panel (DataFrame or ndarray). ``y`` carries regime labels where an estimator uses them.
+What each estimator needs (a trained model, labels, the truth) is declared in ``registry``.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from .ledoit_wolf import LedoitWolfCovariance
 from .nonlinear_shrinkage import NonlinearShrinkage
 from .oracle import OracleCovariance
 from .regime import RegimeConditional, regime_conditional
+from .registry import REGISTRY, EstimatorSpec, ModelKey, model_keys
 from .sample import SampleCovariance
 from .vae import (
     CVAECovariance,
@@ -27,27 +29,9 @@ from .vae import (
     model_noise_variance,
 )
 
-ESTIMATORS: dict[str, type[BaseEstimator]] = {
-    "sample": SampleCovariance,
-    "ledoit_wolf": LedoitWolfCovariance,
-    "nonlinear_shrinkage": NonlinearShrinkage,
-    "pca": PCACovariance,
-    "factor_analysis": FactorAnalysisCovariance,
-    "vae": VAECovariance,
-    "vae_posterior": VAEPosteriorCovariance,
-    "vae_shrunk": VAEShrunkCovariance,
-    # VAE with a learned per-stock noise variance (trains its own model: noise="learned").
-    "vae_hetero": VAEHeteroCovariance,
-    "cvae": CVAECovariance,
-    # CVAE with a learned per-stock noise variance (trains its own model: noise="learned").
-    "cvae_hetero": CVAEHeteroCovariance,
-    "oracle": OracleCovariance,
-    # Ledoit-Wolf on the training days of the current regime: the CVAE's classical rival.
-    "ledoit_wolf_regime": RegimeConditional,
-}
-
-# Estimators whose fit needs regime labels: fit(X, y=labels).
-NEEDS_LABELS = frozenset({"cvae", "cvae_hetero", "ledoit_wolf_regime"})
+# The classes by name, and the names whose fit takes regime labels: both read off the registry.
+ESTIMATORS: dict[str, type[BaseEstimator]] = {name: spec.cls for name, spec in REGISTRY.items()}
+NEEDS_LABELS = frozenset(name for name, spec in REGISTRY.items() if spec.labels)
 
 
 def make_estimator(name: str, **params: Any) -> BaseEstimator:
@@ -61,6 +45,10 @@ def make_estimator(name: str, **params: Any) -> BaseEstimator:
 
 __all__ = [
     "ESTIMATORS",
+    "REGISTRY",
+    "EstimatorSpec",
+    "ModelKey",
+    "model_keys",
     "NEEDS_LABELS",
     "CVAECovariance",
     "CVAEHeteroCovariance",

@@ -21,8 +21,8 @@ Improved variants, kept under their own names so the reference stays as specifie
 - "cvae_hetero": the same for the CVAE (one noise variance per stock, shared by the regimes).
 
 A variant that needs a differently trained model says so in the class attribute
-``train_overrides`` (``TrainConfig`` fields); :meth:`VAECovariance.train_config` applies it and
-``core.experiment`` trains one model per distinct dict.
+``train_overrides`` (``TrainConfig`` fields); :meth:`VAECovariance.train_config` applies it, and
+the refit's ``fit_models`` trains one model per distinct dict (the registry may override it).
 
 ``trained`` (a ``TrainResult``) skips training: the pipeline trains once and reuses the model via
 :meth:`VAECovariance.from_trained`. When it is set, the training hyper-parameters are ignored.

@@ -9,11 +9,10 @@ from vae_pipeline.core.anomaly import (
     flag_anomalies,
     market_residual_returns,
     max_drawdown,
-    reconstruction_error,
 )
 from vae_pipeline.core.calendar import shift_trading_days
 from vae_pipeline.core.panel import window_panel
-from vae_pipeline.core.training import TrainResult
+from vae_pipeline.core.refit import model_errors
 from vae_pipeline.pipeline.assets.common import (
     DUCKDB_POOL,
     PARTITION_COLUMN,
@@ -39,17 +38,6 @@ ANOMALY_COLUMNS = [
     "decision_flagged",
     "later_drawdown",
 ]
-
-
-def model_errors(model: TrainResult, window: pd.DataFrame, market: pd.Series) -> pd.DataFrame:
-    """Per-stock reconstruction error (standardised units) and trailing residual vol."""
-    if model.standardiser.columns_ is not None:
-        window = window[list(model.standardiser.columns_)]
-    z = model.standardiser.transform(window)
-    z_hat = model.standardiser.transform(model.reconstruct(window))
-    errors = reconstruction_error(pd.DataFrame(z, columns=window.columns), z_hat)
-    resid = market_residual_returns(window, market.reindex(window.index))
-    return pd.DataFrame({"recon_error": errors, "idio_vol": resid.std() * np.sqrt(252.0)})
 
 
 def build(partitions, settings) -> list:

@@ -18,7 +18,7 @@ from dagster import (
 
 from vae_pipeline.core.calendar import shift_trading_days
 from vae_pipeline.core.horse_race import summarise_scorecards
-from vae_pipeline.core.minvar import annualised_vol
+from vae_pipeline.core.refit import score_decision
 from vae_pipeline.pipeline.assets.common import (
     DUCKDB_POOL,
     PARTITION_COLUMN,
@@ -34,23 +34,6 @@ from vae_pipeline.pipeline.resources import TrainingResource
 from vae_pipeline.pipeline.window_store import WindowStore
 
 SCORECARD_COLUMNS = ["decision_date", "estimator", "realised_vol", "predicted_vol", "n_days"]
-
-
-def score_decision(weights: pd.DataFrame, returns: pd.DataFrame) -> pd.DataFrame:
-    """Realised annualised vol of each estimator's weights over the holding-period returns."""
-    rows = []
-    for name, w in weights.groupby("estimator", sort=False):
-        held = returns.reindex(columns=w["ticker"].tolist()).fillna(0.0)  # a missing day earns 0
-        daily = held.to_numpy() @ w["weight"].to_numpy()
-        rows.append(
-            {
-                "estimator": name,
-                "realised_vol": annualised_vol(daily),
-                "predicted_vol": float(w["predicted_vol"].iloc[0]),
-                "n_days": len(daily),
-            }
-        )
-    return pd.DataFrame(rows)
 
 
 def build(partitions, settings) -> list:

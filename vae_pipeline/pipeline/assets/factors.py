@@ -6,6 +6,7 @@ from dagster import AssetExecutionContext, AssetIn, asset
 
 from vae_pipeline.core.embedding import embed
 from vae_pipeline.core.interpretation import baseline_latents, interpret
+from vae_pipeline.core.refit import latents_wide, training_window_returns
 from vae_pipeline.pipeline.assets.common import (
     DUCKDB_POOL,
     PARTITION_COLUMN,
@@ -15,7 +16,7 @@ from vae_pipeline.pipeline.assets.common import (
     window_deps,
     with_date,
 )
-from vae_pipeline.pipeline.assets.models import load_model, training_window_returns
+from vae_pipeline.pipeline.assets.models import load_model
 from vae_pipeline.pipeline.checks import gate, gate_specs
 from vae_pipeline.pipeline.partitions import training_window
 from vae_pipeline.pipeline.resources import DataSourceResource, TrainingResource
@@ -24,13 +25,6 @@ from vae_pipeline.pipeline.window_store import WindowStore
 LATENT_COLUMNS = ["obs_date", "latent", "value"]
 INTERPRETATION_COLUMNS = ["metric", "method", "latent", "target", "value"]
 EMBEDDING_COLUMNS = ["ticker", "sector", "x", "y", "method"]
-
-
-def latents_wide(latent_factors: pd.DataFrame) -> pd.DataFrame:
-    """Stored long latents -> T x k frame indexed by observation date."""
-    wide = latent_factors.pivot(index="obs_date", columns="latent", values="value")
-    wide.index = pd.DatetimeIndex(wide.index, name="date")
-    return wide.sort_index()
 
 
 def build(partitions, settings) -> list:

@@ -9,7 +9,6 @@ materialisation's ``warm_started_from`` names the partition used, or why the fit
 
 import time
 import warnings
-from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -24,9 +23,9 @@ from dagster import (
 )
 
 from vae_pipeline.core.model_store import record_to_result, result_to_record
-from vae_pipeline.core.panel import window_panel
+from vae_pipeline.core.refit import regime_labels, training_window_returns
 from vae_pipeline.core.training import TrainResult, train_vae
-from vae_pipeline.core.warm_start import previous_state, sibling_state, warm_config
+from vae_pipeline.core.warm_start import previous_state, warm_config
 from vae_pipeline.pipeline.assets.common import (
     DUCKDB_POOL,
     PARTITION_COLUMN,
@@ -67,16 +66,6 @@ WARM_LOSS_TOLERANCE = 0.02
 PROGRESS_SECONDS = 5.0
 
 
-def training_window_returns(
-    raw_returns: pd.DataFrame, scaler: pd.DataFrame, day, window: int
-) -> pd.DataFrame:
-    """The W-day window of the names the standardised panel admitted (its column order)."""
-    wide, problems = window_panel(raw_returns, day, window)
-    if problems:
-        raise ValueError("; ".join(problems))
-    return wide[scaler["ticker"].tolist()]
-
-
 def load_model(frame: pd.DataFrame, day: pd.Timestamp | None = None) -> TrainResult:
     """The stored model of ``day`` (or the only one in ``frame``)."""
     rows = frame if day is None else frame[pd.to_datetime(frame["date"]) == pd.Timestamp(day)]
@@ -86,7 +75,7 @@ def load_model(frame: pd.DataFrame, day: pd.Timestamp | None = None) -> TrainRes
 
 
 def _seed(training, previous: pd.DataFrame | None, window, n_conditions: int, day):
-    """(train config, initial weights or None, ``warm_started_from``) of one fit."""
+    """(train training, initial weights or None, ``warm_started_from``) of one fit."""
     cfg = training.train_config()
     if not training.warm_start:
         return cfg, None, "cold (warm_start off)"
@@ -157,32 +146,6 @@ def _train(context, training, window: pd.DataFrame, conditions, name: str, previ
         with_date(pd.DataFrame([record]), partition_day(context), MODEL_COLUMNS),
         problems,
         metadata,
-    )
-
-
-def learned_noise_models(training, window, vae: TrainResult, cvae: TrainResult, regimes):
-    """The learned-noise variants of the day's VAE and CVAE ("vae_hetero", "cvae_hetero"), and
-    how they started: cold with the run's training settings, or, with ``warm_start``, from the day's
-    fixed-noise fits (the stored ``trained_vae`` / ``trained_cvae``) for ``warm_epochs``."""
-    cfg = replace(training.train_config(), noise="learned")
-    labels = np.asarray(regimes)
-    if not training.warm_start:
-        return (
-            train_vae(window, cfg),
-            train_vae(window, cfg, conditions=labels, n_conditions=cvae.n_conditions),
-            "cold",
-        )
-    seeded = warm_config(cfg, training.warm_epochs, training.warm_lr)
-    return (
-        train_vae(window, seeded, init_state=sibling_state(vae)),
-        train_vae(
-            window,
-            seeded,
-            conditions=labels,
-            n_conditions=cvae.n_conditions,
-            init_state=sibling_state(cvae),
-        ),
-        "the day's trained_vae / trained_cvae",
     )
 
 
@@ -274,16 +237,3 @@ def build(partitions, settings) -> list:
         _fit(conditional=True, settings=settings),
     )  # fmt: skip
     return [trained_vae, trained_cvae]
-
-
-def regime_labels(observables: pd.DataFrame, dates: pd.DatetimeIndex) -> np.ndarray:
-    """The regime label of each day in ``dates`` (raises when one is missing)."""
-    labels = observables.assign(date=pd.to_datetime(observables["date"])).set_index("date")[
-        "regime"
-    ]
-    missing = dates.difference(labels.index)
-    if len(missing):
-        raise ValueError(
-            f"no regime label for {len(missing)} window days (first {missing[0]:%Y-%m-%d})"
-        )
-    return labels.reindex(dates).to_numpy(dtype=int)

@@ -1,12 +1,18 @@
 """Risk: every estimator's covariance of the window, kept as its min-variance decision."""
 
-import numpy as np
 import pandas as pd
 from dagster import AssetExecutionContext, AssetIn, asset
 
-from vae_pipeline.core.covariance.spectrum import min_eigenvalue
-from vae_pipeline.core.estimate import estimate_covariances
-from vae_pipeline.core.minvar import minvar_weights
+from vae_pipeline.core.refit import (
+    CVAE_MODEL,
+    DECISION_COLUMNS,
+    VAE_MODEL,
+    SiblingWarmStart,
+    estimate_decisions,
+    fit_models,
+    regime_labels,
+    training_window_returns,
+)
 from vae_pipeline.pipeline.assets.common import (
     DUCKDB_POOL,
     PARTITION_COLUMN,
@@ -16,79 +22,13 @@ from vae_pipeline.pipeline.assets.common import (
     window_deps,
     with_date,
 )
-from vae_pipeline.pipeline.assets.models import (
-    learned_noise_models,
-    load_model,
-    regime_labels,
-    training_window_returns,
-)
+from vae_pipeline.pipeline.assets.models import load_model
 from vae_pipeline.pipeline.checks import gate, gate_specs
 from vae_pipeline.pipeline.partitions import training_window
 from vae_pipeline.pipeline.resources import DataSourceResource, TrainingResource
 from vae_pipeline.pipeline.window_store import WindowStore
 
-COVARIANCE_COLUMNS = [
-    "estimator",
-    "ticker",
-    "weight",
-    "asset_vol",
-    "predicted_vol",
-    "min_eigenvalue",
-]
-ANNUAL = np.sqrt(252.0)
-
-
-def covariance_problems(
-    covs: dict[str, np.ndarray], min_eigs: dict[str, float] | None = None
-) -> list[str]:
-    """Symmetric-PSD problems over all estimators (empty when all pass); ``min_eigs`` are the
-    smallest eigenvalues when already known (computed here otherwise)."""
-    psd: list[str] = []
-    for name, cov in covs.items():
-        if not np.isfinite(cov).all() or not np.allclose(cov, cov.T, atol=1e-12, rtol=1e-8):
-            psd.append(f"{name}: not finite and symmetric")
-            continue
-        min_eig = min_eigs[name] if min_eigs else min_eigenvalue(cov)
-        if min_eig < -1e-10 * max(float(np.trace(cov)), 1e-300):
-            psd.append(f"{name}: min eigenvalue {min_eig:.3g} < 0")
-    return psd
-
-
-def min_variance_decisions(covs: dict[str, np.ndarray], tickers: list[str]):
-    """Each estimator's covariance kept as its min-variance decision: ``(frame, psd problems,
-    weight problems, summary rows)``. The smallest eigenvalue is computed once per estimator
-    (``min_eigenvalue``: Cholesky + Lanczos at large N, not a full eigendecomposition)."""
-    min_eigs = {
-        name: min_eigenvalue(cov) if np.isfinite(cov).all() else float("nan")
-        for name, cov in covs.items()
-    }
-    psd = covariance_problems(covs, min_eigs)
-    frames, weight_problems, summary = [], [], []
-    for name, cov in covs.items():
-        w = minvar_weights(cov)
-        if not np.isfinite(w).all() or abs(w.sum() - 1.0) > 1e-8:
-            weight_problems.append(f"{name}: weights sum to {w.sum():.10f}")
-        predicted = float(np.sqrt(w @ cov @ w) * ANNUAL)
-        frames.append(
-            pd.DataFrame(
-                {
-                    "estimator": name,
-                    "ticker": tickers,
-                    "weight": w,
-                    "asset_vol": np.sqrt(np.diag(cov)) * ANNUAL,
-                    "predicted_vol": predicted,
-                    "min_eigenvalue": min_eigs[name],
-                }
-            )
-        )
-        summary.append(
-            {
-                "estimator": name,
-                "predicted_vol": predicted,
-                "max_abs_weight": float(np.abs(w).max()),
-            }
-        )
-    return pd.concat(frames, ignore_index=True), psd, weight_problems, summary
+COVARIANCE_COLUMNS = DECISION_COLUMNS
 
 
 def build(partitions, settings) -> list:
@@ -134,25 +74,32 @@ def build(partitions, settings) -> list:
         tickers = list(window.columns)
         vae, cvae = load_model(trained_vae), load_model(trained_cvae)
         regimes = regime_labels(store.observables(day, settings.evaluation.window), window.index)
-        vae_hetero, cvae_hetero, hetero_init = learned_noise_models(
-            training, window, vae, cvae, regimes
-        )
-        covs = estimate_covariances(
+        # The learned-noise models (vae_hetero, cvae_hetero) are trained here by the core
+        # stage, from the day's stored VAE / CVAE with warm_start, until they are model assets.
+        models = fit_models(
             window,
+            regimes,
+            training.train_config(),
+            given={VAE_MODEL: vae, CVAE_MODEL: cvae},
+            warm=SiblingWarmStart(training.warm_epochs, training.warm_lr)
+            if training.warm_start
+            else None,
+        )
+        hetero_init = "the day's trained_vae / trained_cvae" if training.warm_start else "cold"
+        decisions = estimate_decisions(
+            window,
+            models,
+            regimes,
             k=training.latent_dim,
-            vae=vae,
-            cvae=cvae,
-            regimes=regimes,
             oracle=source.get().oracle_covariance(day, tickers),
             seed=training.seed,
-            vae_hetero=vae_hetero,
-            cvae_hetero=cvae_hetero,
         )
-        frame, psd, weight_problems, summary = min_variance_decisions(covs, tickers)
+        frame, summary = decisions.frame, decisions.summary
+        psd, weight_problems = decisions.psd_problems, decisions.weight_problems
         problems = {"covariance_symmetric_psd": psd, "weights_sum_to_one": weight_problems}
         metadata = {
             "learned_noise_models_from": hetero_init,
-            "estimators": len(covs),
+            "estimators": len(summary),
             "names": len(tickers),
             "predicted": markdown_table(pd.DataFrame(summary)),
             **{f"predicted_vol_{r['estimator']}": r["predicted_vol"] for r in summary},

@@ -1,0 +1,138 @@
+"""Stage 1 of the daily refit: train every model the window's estimators read.
+
+This is the only place the refit trains. Which models to train is read off the estimator
+registry (each model-based estimator names its model kind and ``TrainConfig`` overrides), so
+the plain VAE and its learned-noise sibling are two models, shared by every estimator that
+reads them. Each fit is seeded by its own config, so the order of training does not matter.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, replace
+
+import numpy as np
+import pandas as pd
+
+from vae_pipeline.core.covariance import REGISTRY, ModelKey, model_keys
+from vae_pipeline.core.training import TrainConfig, TrainResult, train_vae
+from vae_pipeline.core.warm_start import sibling_state, warm_config
+
+# progress(model, epoch, total epochs) during a fit.
+FitProgress = Callable[[ModelKey, int, int], None]
+VAE_MODEL, CVAE_MODEL = ModelKey("vae"), ModelKey("cvae")
+
+
+@dataclass(frozen=True)
+class SiblingWarmStart:
+    """Seed each learned-noise model from the same window's plain model of its kind and train
+    it ``epochs`` at ``lr`` (the two share encoder and decoder, so a short fit suffices)."""
+
+    epochs: int
+    lr: float
+
+
+@dataclass(frozen=True)
+class FittedModels:
+    """The trained models of one window by :class:`ModelKey`; ``trained``: those fitted here
+    (not given), ``seconds``: their total training time."""
+
+    models: Mapping[ModelKey, TrainResult]
+    trained: tuple[ModelKey, ...] = ()
+    seconds: float = 0.0
+
+    def __getitem__(self, key: ModelKey) -> TrainResult:
+        return self.models[key]
+
+    def __contains__(self, key: object) -> bool:
+        return key in self.models
+
+    @property
+    def vae(self) -> TrainResult:
+        return self.models[VAE_MODEL]
+
+    @property
+    def cvae(self) -> TrainResult:
+        return self.models[CVAE_MODEL]
+
+    def for_estimator(self, name: str) -> TrainResult:
+        """The model the registry says ``name`` reads."""
+        key = REGISTRY[name].model_key
+        if key is None:
+            raise ValueError(f"{name!r} reads no trained model")
+        return self.models[key]
+
+
+# The run settings a cold fit takes; a field the settings object lacks keeps TrainConfig's default.
+TRAIN_FIELDS = ("latent_dim", "beta", "epochs", "lr", "hidden", "seed", "device")
+
+
+def cold_train_config(config, **overrides) -> TrainConfig:
+    """A run's training settings (the pipeline's training resource, the settings' ``model``
+    group, ...) as a cold fit's :class:`TrainConfig`, so every caller trains the same model
+    from the same settings; ``overrides`` fill or replace fields (e.g. ``seed``)."""
+    fields = {name: getattr(config, name) for name in TRAIN_FIELDS if hasattr(config, name)}
+    return TrainConfig(**{**fields, **overrides}).validate()
+
+
+def model_config(config: TrainConfig, key: ModelKey) -> TrainConfig:
+    """``config`` with ``key``'s overrides (validated)."""
+    return replace(config, **dict(key.overrides)).validate() if key.overrides else config
+
+
+def _is_learned_noise_sibling(key: ModelKey) -> bool:
+    return dict(key.overrides) == {"noise": "learned"}
+
+
+def fit_models(
+    window: pd.DataFrame,
+    regimes: np.ndarray | None,
+    config: TrainConfig,
+    names: Iterable[str] | None = None,
+    given: Mapping[ModelKey, TrainResult] | None = None,
+    warm: SiblingWarmStart | None = None,
+    progress: FitProgress | None = None,
+) -> FittedModels:
+    """Every model the estimators ``names`` (default: the whole registry) read, trained on
+    ``window``; ``given`` models (e.g. the pipeline's stored VAE / CVAE of the day) are used
+    as they are. The CVAE kinds train on ``regimes`` (one label per window day). With ``warm``,
+    a learned-noise model starts from its plain sibling (which must be given or trained here).
+    """
+    names = list(REGISTRY) if names is None else list(names)
+    keys = model_keys(names)
+    models: dict[ModelKey, TrainResult] = dict(given or {})
+    trained: list[ModelKey] = []
+    seconds = 0.0
+    # plain models first, so a warm-started sibling finds its seed
+    for key in sorted(keys, key=lambda k: bool(k.overrides)):
+        if key in models:
+            continue
+        conditions = None
+        n_conditions = None
+        if key.kind == "cvae":
+            if regimes is None:
+                raise ValueError(f"the {key.label} model needs the window's regime labels")
+            conditions = np.asarray(regimes)
+            if CVAE_MODEL in models:
+                n_conditions = models[CVAE_MODEL].n_conditions
+        cfg, state = model_config(config, key), None
+        if warm is not None and _is_learned_noise_sibling(key) and key.base in models:
+            cfg = warm_config(cfg, warm.epochs, warm.lr)
+            state = sibling_state(models[key.base])
+        callback = None
+        if progress is not None:
+
+            def callback(epoch, total, recon, kl, key=key, epochs=cfg.epochs):
+                progress(key, epoch, epochs)
+
+        models[key] = train_vae(
+            window,
+            cfg,
+            conditions=conditions,
+            n_conditions=n_conditions,
+            progress=callback,
+            init_state=state,
+        )
+        seconds += models[key].seconds
+        trained.append(key)
+    return FittedModels(models=models, trained=tuple(trained), seconds=seconds)
