@@ -310,7 +310,7 @@ def test_parquet_storage_writes_one_file_per_partition_and_reads_windows(tmp_pat
     import pandas as pd
     from dagster import AssetKey, DagsterInstance
 
-    from vae_pipeline.pipeline.parquet_io import ParquetIOManager
+    from vae_pipeline.pipeline.io_managers import ParquetIOManager
 
     settings, defs = _parquet_defs(tmp_path, monkeypatch)
     assert isinstance(defs.resources["io_manager"], ParquetIOManager)

@@ -6,6 +6,7 @@ from dagster import AssetExecutionContext, AssetIn, asset
 
 from vae_pipeline.core.embedding import embed
 from vae_pipeline.core.interpretation import baseline_latents, interpret
+from vae_pipeline.core.training import TrainResult
 from vae_pipeline.pipeline.assets.common import (
     DUCKDB_POOL,
     PARTITION_COLUMN,
@@ -15,7 +16,7 @@ from vae_pipeline.pipeline.assets.common import (
     window_deps,
     with_date,
 )
-from vae_pipeline.pipeline.assets.models import load_model, training_window_returns
+from vae_pipeline.pipeline.assets.models import training_window_returns
 from vae_pipeline.pipeline.checks import gate, gate_specs
 from vae_pipeline.pipeline.partitions import training_window
 from vae_pipeline.pipeline.resources import DataSourceResource
@@ -49,7 +50,7 @@ def build(partitions, settings, training_config) -> list:
         context: AssetExecutionContext,
         config: training_config,
         store: WindowStore,
-        trained_vae: pd.DataFrame,
+        trained_vae: TrainResult,
         standardised_panel: pd.DataFrame,
     ):
         """The VAE's posterior-mean factor series over the window (long: obs_date, latent, value)."""
@@ -60,7 +61,7 @@ def build(partitions, settings, training_config) -> list:
         window = training_window_returns(
             store.returns(day, config.window), standardised_panel, day, config.window
         )
-        means = load_model(trained_vae).encode_mean(window)
+        means = trained_vae.encode_mean(window)
         names = [f"z{i + 1}" for i in range(means.shape[1])]
         frame = pd.DataFrame(means, index=window.index, columns=names)
         long = (

@@ -3,9 +3,9 @@
 Partitioned like the rest of the graph, so each day's materialisation leaves its own file,
 ``<db folder>/reports/report_<day>.html`` (plotly.js inlined: it opens offline, no server),
 and one small file per figure under ``reports/figures/`` for the Dagster UI's metadata.
-It reads DuckDB directly (partition-filtered SQL, one short connection) rather than through
-the IO manager, because it needs slices of eight tables plus every scored partition; the
-``deps`` keep the lineage. The beta sweep it draws is refit here (a few short fits).
+It reads the store directly (partition-filtered reads, on the DuckDB file or the Parquet root)
+rather than through the IO manager, because it needs slices of eight tables plus every scored
+partition; the ``deps`` keep the lineage. The beta sweep it draws is refit here (a few short fits).
 """
 
 from pathlib import Path
@@ -28,6 +28,7 @@ from vae_pipeline.report.build import build_report, report_page
 from vae_pipeline.report.compute import run_beta_sweep
 from vae_pipeline.report.data import read_partition
 from vae_pipeline.report.html import write_figure_files, write_report
+from vae_pipeline.store.factory import store_for
 
 SAME_DAY = [
     "trained_vae",
@@ -81,9 +82,9 @@ def build(partitions, settings, training_config) -> list:
         trajectories, latent-observable correlations, true-factor recovery, stock map,
         walk-forward realised vol (oracle included), anomaly drawdowns, CVAE regime shift."""
         day = partition_day(context)
-        # read_only=False: the run's own process may hold the file (DuckDB refuses a second
+        # a read-write store: the run's own process may hold the file (DuckDB refuses a second
         # connection with a different configuration); the duckdb pool serialises writers.
-        data = read_partition(settings.db_path, day, read_only=False)
+        data = read_partition(store_for(settings), day)
         sweep = None
         if "vae" in data.models:
             sweep = run_beta_sweep(

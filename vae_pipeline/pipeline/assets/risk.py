@@ -7,6 +7,7 @@ from dagster import AssetExecutionContext, AssetIn, asset
 from vae_pipeline.core.covariance.spectrum import min_eigenvalue
 from vae_pipeline.core.estimate import estimate_covariances
 from vae_pipeline.core.minvar import minvar_weights
+from vae_pipeline.core.training import TrainResult
 from vae_pipeline.pipeline.assets.common import (
     DUCKDB_POOL,
     PARTITION_COLUMN,
@@ -18,7 +19,6 @@ from vae_pipeline.pipeline.assets.common import (
 )
 from vae_pipeline.pipeline.assets.models import (
     learned_noise_models,
-    load_model,
     regime_labels,
     training_window_returns,
 )
@@ -110,8 +110,8 @@ def build(partitions, settings, training_config) -> list:
         source: DataSourceResource,
         store: WindowStore,
         standardised_panel: pd.DataFrame,
-        trained_vae: pd.DataFrame,
-        trained_cvae: pd.DataFrame,
+        trained_vae: TrainResult,
+        trained_cvae: TrainResult,
     ):
         """Sample, Ledoit-Wolf, nonlinear shrinkage, PCA(k), factor analysis(k), the VAE (and its
         improved variants), the CVAE for today's regime, regime Ledoit-Wolf and, on synthetic
@@ -125,7 +125,7 @@ def build(partitions, settings, training_config) -> list:
             store.returns(day, config.window), standardised_panel, day, config.window
         )
         tickers = list(window.columns)
-        vae, cvae = load_model(trained_vae), load_model(trained_cvae)
+        vae, cvae = trained_vae, trained_cvae
         regimes = regime_labels(store.observables(day, config.window), window.index)
         vae_hetero, cvae_hetero, hetero_init = learned_noise_models(
             config, window, vae, cvae, regimes
