@@ -78,8 +78,9 @@ def _opened(database: str, config: dict) -> Iterator[duckdb.DuckDBPyConnection]:
         host = _HOSTS.get(key)
         if host is None:
             host = _HOSTS[key] = connection.memory_host(config)
+        attach = "ATTACH " + _sql_string(database) + " AS " + ALIAS  # no bound parameters here
         try:
-            host.execute("ATTACH " + _sql_string(database) + " AS " + ALIAS)
+            host.execute(attach)
         except duckdb.Error:
             conn = connection.connect(database, config=config)
             try:
