@@ -80,7 +80,7 @@ def test_executor_is_chosen_by_the_environment(monkeypatch):
 
 
 def test_optional_engines_are_imported_lazily_and_name_their_extra(monkeypatch):
-    from vae_pipeline import executors
+    from vae_pipeline.pipeline import executors
 
     monkeypatch.setitem(executors.OPTIONAL, "dask", ("no_such_dagster_dask", "x", "dask"))
     with pytest.raises(ImportError, match=r"vae_pipeline\[dask\]"):
