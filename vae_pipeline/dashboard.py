@@ -2,17 +2,16 @@
 or ``streamlit run vae_pipeline/dashboard.py``.
 
 Pick a partition and an estimator; the same figures as the HTML report are drawn from the
-DuckDB file (``VAE_PIPELINE_DB``). The file is never held open: each read opens a read-only
-connection, runs a few partition-filtered queries and closes it within milliseconds
-(retrying while the pipeline holds the lock), and the result is cached, so the pipeline's
-writes are never blocked by a browser tab left open.
+configured store (the DuckDB file ``VAE_PIPELINE_DB``, or the Parquet root). The file is never
+held open: each read opens a read-only connection, runs a few partition-filtered queries and
+closes it within milliseconds (retrying while the pipeline holds the lock), and the result is
+cached, so the pipeline's writes are never blocked by a browser tab left open.
 """
 
 from __future__ import annotations
 
 import time
 
-import duckdb
 import pandas as pd
 import streamlit as st
 
@@ -25,19 +24,25 @@ from vae_pipeline.report.build import (
 )
 from vae_pipeline.report.data import read_partition, stored_days
 from vae_pipeline.settings import PipelineSettings
+from vae_pipeline.store.factory import store_for
 
 READ_TIMEOUT = 20.0  # seconds to wait for the pipeline to release the file
 
 
+def _store():
+    """The configured store, read-only (settings are read once per script run)."""
+    return store_for(PipelineSettings.from_env(), read_only=True, lock_wait=READ_TIMEOUT)
+
+
 @st.cache_data(ttl=10, show_spinner=False)
 def load_days(db: str) -> list[pd.Timestamp]:
-    return stored_days(db, timeout=READ_TIMEOUT)
+    return stored_days(_store())
 
 
-@st.cache_data(ttl=60, show_spinner="reading the DuckDB file...")
+@st.cache_data(ttl=60, show_spinner="reading the store...")
 def load_partition(db: str, day: pd.Timestamp):
     started = time.perf_counter()
-    data = read_partition(db, day, timeout=READ_TIMEOUT)
+    data = read_partition(_store(), day)
     return data, time.perf_counter() - started, pd.Timestamp.now()
 
 
@@ -49,13 +54,11 @@ def cvae_figure(db: str, day: pd.Timestamp, seed: int):
 
 @st.cache_data(ttl=3600, show_spinner="refitting the VAE at each beta...")
 def sweep_figure(db: str, day: pd.Timestamp):
-    import json
-
     from vae_pipeline.report.compute import run_beta_sweep
 
     data, *_ = load_partition(db, day)
     sweep = run_beta_sweep(data.models["vae"], data.returns, data.latents.index)
-    beta = json.loads(data.models["vae"]["train_config"])["beta"]
+    beta = data.models["vae"].config.beta
     return figures.beta_tradeoff(sweep, chosen_beta=beta), sweep
 
 
@@ -71,13 +74,14 @@ def main() -> None:
     except ValueError as exc:
         st.error(str(exc))
         st.stop()
-    db = str(settings.storage.db_path.resolve())
-    if not settings.storage.db_path.exists():
-        st.info(f"No DuckDB file at `{db}` yet: run `make run` (or `vae run`) first.")
+    store = _store()
+    db = store.describe()
+    if not store.exists():
+        st.info(f"No data at `{db}` yet: run `make run` (or `vae run`) first.")
         st.stop()
     try:
         days = load_days(db)
-    except duckdb.Error as exc:
+    except (RuntimeError, OSError) as exc:  # DuckDB's lock or file errors, a remote root's
         st.warning(f"Could not read `{db}` right now ({exc}); reload in a moment.")
         st.stop()
     if not days:
@@ -92,7 +96,7 @@ def main() -> None:
             st.rerun()
     try:
         data, seconds, read_at = load_partition(db, day)
-    except duckdb.Error as exc:
+    except (RuntimeError, OSError) as exc:
         st.warning(f"The pipeline is holding the database ({exc}); reload in a moment.")
         st.stop()
     estimators = sorted(data.scorecards["estimator"].unique()) if len(data.scorecards) else []

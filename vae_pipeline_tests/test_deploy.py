@@ -314,7 +314,7 @@ def test_parquet_storage_writes_one_file_per_partition_and_reads_windows(tmp_pat
     import pandas as pd
     from dagster import AssetKey, DagsterInstance
 
-    from vae_pipeline.pipeline.parquet_io import ParquetIOManager
+    from vae_pipeline.pipeline.io_managers import ParquetIOManager
 
     settings, defs = _parquet_defs(tmp_path, monkeypatch)
     assert isinstance(defs.resources["io_manager"], ParquetIOManager)
@@ -329,7 +329,8 @@ def test_parquet_storage_writes_one_file_per_partition_and_reads_windows(tmp_pat
     assert files[0] == "2024-01-02.parquet" and files[-1] == "2024-04-05.parquet"
     assert "2024-01-15.parquet" not in files  # a holiday (MLK day) stores nothing
     day = pd.read_parquet(tmp_path / "lake" / "raw_returns" / "2024-04-05.parquet")
-    assert len(day) == settings.data.n_names and (day["date"] == pd.Timestamp("2024-04-05")).all()
+    assert len(day) == settings.data.n_names  # date: a Parquet DATE (date32), as declared in store.schemas
+    assert (pd.to_datetime(day["date"]) == pd.Timestamp("2024-04-05")).all()
     result = job.execute_in_process(
         instance=instance, partition_key="2024-04-05", asset_selection=[AssetKey("standardised_panel")]
     )

@@ -6,8 +6,8 @@ import duckdb
 import pandas as pd
 from dagster import AssetKey, DagsterInstance
 
-from vae_pipeline.pipeline.io_managers import transaction
 from vae_pipeline.pipeline.window_store import WindowStore
+from vae_pipeline.store.duckdb_store import transaction
 from vae_pipeline.store.frame_cache import FRAMES, FrameCache, file_signature
 from vae_pipeline_tests.conftest import tiny_settings
 

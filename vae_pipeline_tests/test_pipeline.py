@@ -65,11 +65,11 @@ def test_whole_graph_for_one_partition(materialised):
 
 
 def test_model_weights_round_trip_from_duckdb(materialised):
-    from vae_pipeline.pipeline.assets.models import load_model
+    from vae_pipeline.store import DuckDBStore, ModelStore
 
     settings, *_ = materialised
     stored = rows_for(settings.storage.db_path, "trained_vae", DAY)
-    model = load_model(stored)
+    model = ModelStore(DuckDBStore(settings.storage.db_path, read_only=True)).load_model(DAY, "trained_vae")
     window = rows_for(settings.storage.db_path, "latent_factors", DAY)
     assert model.config.latent_dim == settings.model.latent_dim
     assert window["latent"].nunique() == settings.model.latent_dim

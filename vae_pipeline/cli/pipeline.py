@@ -6,7 +6,6 @@ import importlib.util
 import os
 import warnings
 
-import duckdb
 import pandas as pd
 import typer
 from rich.console import Console
@@ -15,6 +14,9 @@ from rich.table import Table
 from vae_pipeline.cli.app import app
 from vae_pipeline.core.calendar import is_trading_day, latest_trading_day
 from vae_pipeline.settings import PipelineSettings
+from vae_pipeline.store.base import Span, Store, StoreError
+from vae_pipeline.store.connection import DatabaseFileError
+from vae_pipeline.store.factory import store_for
 
 console = Console()
 err_console = Console(stderr=True)
@@ -53,15 +55,25 @@ def failed_checks(instance, run_id: str) -> list[str]:
     return found
 
 
-def print_scorecard(db_path, day: pd.Timestamp) -> None:
+def _reader(settings: PipelineSettings) -> Store:
+    """The configured store, read-only; exits with one clear line when nothing is stored yet
+    (or the file is not a vae_pipeline database)."""
+    store = store_for(settings, read_only=True)
+    try:
+        store.must_exist()
+    except StoreError as exc:
+        _error(str(exc))
+        raise typer.Exit(1) from None
+    return store
+
+
+def print_scorecard(store: Store, day: pd.Timestamp) -> None:
     """Print partition ``day``'s min-var scorecard and the walk-forward horse race."""
-    with duckdb.connect(str(db_path), read_only=True) as con:
-        card = con.execute(
-            "select estimator, realised_vol, predicted_vol, decision_date from main.minvar_scorecard "
-            "where date = ? order by realised_vol",
-            [day.to_pydatetime()],
-        ).df()
-        race = con.execute("select * from main.horse_race order by rms_vol").df()
+    day = pd.Timestamp(day).normalize()
+    card = store.read("minvar_scorecard", Span.days(day, day))
+    if len(card):
+        card = card.sort_values("realised_vol", ignore_index=True)
+    race = store.read("horse_race")
     if card.empty:
         console.print(f"[yellow]no scorecard stored for {day:%Y-%m-%d}[/yellow]")
         return
@@ -130,8 +142,9 @@ def run(
         found = [line for r in results for line in failed_checks(instance, r.run_id)]
         _error("a run failed: " + ("; ".join(found) or "see the log above"))
         raise typer.Exit(1)
-    print_scorecard(settings.storage.db_path, target)
-    console.print(f"database: {settings.storage.db_path.resolve()}")
+    store = store_for(settings, read_only=True)
+    print_scorecard(store, target)
+    console.print(f"stored in: {store.describe()}", soft_wrap=True, highlight=False)
     page = report_path(results)
     if page is not None:
         console.print(f"report: {page}", soft_wrap=True, highlight=False)
@@ -143,14 +156,18 @@ def scorecard(
 ) -> None:
     """Print a stored partition's min-var scorecard."""
     settings = _settings()
-    if day is None:
-        with duckdb.connect(str(settings.storage.db_path), read_only=True) as con:
-            latest = con.execute("select max(date) from main.minvar_scorecard").fetchall()[0][0]
-        if latest is None:
-            console.print("[yellow]nothing scored yet: run `make run`[/yellow]")
-            raise typer.Exit(1)
-        day = str(latest)
-    print_scorecard(settings.storage.db_path, pd.Timestamp(day))
+    store = _reader(settings)
+    try:
+        if day is None:
+            cards = store.read("minvar_scorecard")
+            if cards.empty:
+                _error(f"nothing scored yet in {store.describe()}: run `make run` first")
+                raise typer.Exit(1)
+            day = str(cards["date"].max())
+        print_scorecard(store, pd.Timestamp(day))
+    except DatabaseFileError as exc:  # a foreign or corrupt file, or a lock never released
+        _error(str(exc).split(". DuckDB said:")[0])
+        raise typer.Exit(1) from None
 
 
 @app.command("dashboard")

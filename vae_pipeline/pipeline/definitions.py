@@ -8,11 +8,11 @@ from dagster import BetaWarning, Definitions
 
 from vae_pipeline.pipeline.assets import build_assets
 from vae_pipeline.pipeline.executors import pipeline_executor
-from vae_pipeline.pipeline.parquet_io import io_manager_for
+from vae_pipeline.pipeline.io_managers import io_managers_for
 from vae_pipeline.pipeline.partitions import trading_day_partitions
 from vae_pipeline.pipeline.resources import DataSourceResource, TrainingResource
 from vae_pipeline.pipeline.schedules import build_schedule, daily_refit_job
-from vae_pipeline.pipeline.window_store import store_for
+from vae_pipeline.pipeline.window_store import window_store_for
 from vae_pipeline.settings import PipelineSettings
 
 # BackfillPolicy.single_run is beta; the warning would print on every load of the code location.
@@ -35,13 +35,14 @@ def build_definitions(
         jobs=[job],
         schedules=[build_schedule(job, settings.runtime.schedule)],
         resources={
-            # the DuckDB file, or Parquet files several workers share (VAE_PIPELINE_IO=parquet)
-            "io_manager": io_manager_for(settings),
+            # tables and models in the DuckDB file, or in Parquet files several workers share
+            # (VAE_PIPELINE_IO=parquet): vae_pipeline.store
+            **io_managers_for(settings),
             "source": source or DataSourceResource.from_settings(settings),
             # the training settings every model asset of a run shares (one launchpad edit)
             "training": TrainingResource.from_settings(settings),
             # the trailing windows the model assets read (same storage as the IO manager)
-            "store": store_for(settings),
+            "store": window_store_for(settings),
         },
         # DuckDB locks the file per process: steps run in the run's own process by default.
         executor=executor,

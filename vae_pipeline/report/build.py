@@ -5,9 +5,7 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
-from io import StringIO
 
 import numpy as np
 import pandas as pd
@@ -77,8 +75,7 @@ def scorecard_of_day(data: PartitionData) -> pd.DataFrame:
 
 def histories(data: PartitionData) -> dict[str, pd.DataFrame]:
     return {
-        name: pd.read_json(StringIO(row["history"]), orient="split")
-        for name, row in data.models.items()
+        name: model.history for name, model in data.models.items()
     }
 
 
@@ -117,7 +114,7 @@ def build_report(
     figs["training_loss"] = figures.training_loss(histories(data))
     if sweep is not None and len(sweep):
         beta = (
-            json.loads(data.models["vae"]["train_config"])["beta"] if "vae" in data.models else None
+            data.models["vae"].config.beta if "vae" in data.models else None
         )
         figs["beta_tradeoff"] = figures.beta_tradeoff(sweep, chosen_beta=beta)
     figs["latent_trajectories"] = figures.latent_trajectories(data.latents, data.observables)

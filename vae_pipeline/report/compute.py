@@ -13,7 +13,6 @@ import numpy as np
 import pandas as pd
 
 from vae_pipeline.core.anomaly import market_residual_returns
-from vae_pipeline.core.model_store import record_to_result
 from vae_pipeline.core.training import TrainResult, beta_sweep
 
 SWEEP_BETAS = (0.01, 0.1, 0.3, 1.0, 3.0, 10.0)
@@ -26,7 +25,7 @@ def model_window(model: TrainResult, returns: pd.DataFrame, dates: pd.DatetimeIn
 
 
 def run_beta_sweep(
-    record: pd.Series,
+    model: TrainResult,
     returns: pd.DataFrame,
     dates: pd.DatetimeIndex,
     betas=SWEEP_BETAS,
@@ -34,7 +33,6 @@ def run_beta_sweep(
 ) -> pd.DataFrame:
     """Refit the stored VAE's config at each beta on its own window (columns beta, recon, kl,
     active_dims); the configured beta is always included."""
-    model = record_to_result(record)
     window = model_window(model, returns, dates)
     betas = sorted({float(b) for b in betas} | {float(model.config.beta)})
     rows = []
@@ -62,12 +60,11 @@ def anomaly_residuals(
 
 
 def cvae_regime_covariances(
-    record: pd.Series, returns: pd.DataFrame, regimes: pd.Series, seed: int = 42
+    model: TrainResult, returns: pd.DataFrame, regimes: pd.Series, seed: int = 42
 ) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """The CVAE's covariance (return units) conditioned on expansion (0) and contraction (1)."""
     from vae_pipeline.core.covariance import CVAECovariance
 
-    model = record_to_result(record)
     window = model_window(model, returns, pd.DatetimeIndex(regimes.index))
     labels = regimes.to_numpy(dtype=int)
     covs = [

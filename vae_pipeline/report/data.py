@@ -1,52 +1,23 @@
-"""Read one partition's stored tables from the DuckDB file, in one short connection.
+"""Read one partition's stored tables through the store, on either backend.
 
-Shared by the report asset and the Streamlit app. DuckDB locks the whole file per process,
-readers included, so a reader that holds a connection blocks the pipeline's writes: every
-read here opens a connection, runs a handful of partition-filtered queries and closes it
-(milliseconds), retrying briefly while a writer holds the lock.
+Shared by the report asset and the Streamlit app. On the DuckDB file every read is one short
+transaction (the file is never held open: DuckDB locks the whole file per process, readers
+included, so a reader holding a connection would block the pipeline's writes); a read-only
+store (the dashboard) waits a bounded time while a writer holds the lock.
 """
 
 from __future__ import annotations
 
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
 
-import duckdb
 import pandas as pd
 
 from vae_pipeline.core.calendar import shift_trading_days
+from vae_pipeline.core.training import TrainResult
+from vae_pipeline.store.base import Span, Store
+from vae_pipeline.store.models import ModelStore
 
-LOCK_MESSAGES = ("lock", "Conflicting lock")
-
-
-def _is_lock_error(exc: Exception) -> bool:
-    return any(m.lower() in str(exc).lower() for m in LOCK_MESSAGES)
-
-
-@contextmanager
-def connect(
-    db_path: str | Path, read_only: bool = True, timeout: float = 30.0
-) -> Iterator[duckdb.DuckDBPyConnection]:
-    """A short-lived connection; retries for up to ``timeout`` s while another process
-    holds the file's lock (the pipeline writing), then raises the lock error."""
-    deadline = time.monotonic() + timeout
-    delay = 0.05
-    while True:
-        try:
-            con = duckdb.connect(str(db_path), read_only=read_only)
-            break
-        except (duckdb.IOException, duckdb.ConnectionException) as exc:
-            if not _is_lock_error(exc) or time.monotonic() > deadline:
-                raise
-            time.sleep(delay)
-            delay = min(delay * 1.5, 0.5)
-    try:
-        yield con
-    finally:
-        con.close()
+MODEL_TABLES = {"vae": "trained_vae", "cvae": "trained_cvae"}
 
 
 @dataclass
@@ -54,7 +25,7 @@ class PartitionData:
     """Everything the figures of partition ``day`` need (frames as stored, lightly reshaped)."""
 
     day: pd.Timestamp
-    models: dict[str, pd.Series]  # "vae" / "cvae" -> the stored model row (weights, history)
+    models: dict[str, TrainResult]  # "vae" / "cvae" -> the stored model
     latents: pd.DataFrame  # T x k posterior means, indexed by observation date
     observables: pd.DataFrame  # market, volatility, macro_slope, regime by date
     returns: pd.DataFrame  # wide date x ticker raw returns, from d-W-H to d
@@ -91,68 +62,47 @@ class PartitionData:
         return pd.Timestamp(dates.iloc[0]) if len(dates) else None
 
 
-def _tables(con) -> set[str]:
-    return {
-        r[0]
-        for r in con.execute(
-            "select table_name from information_schema.tables where table_schema = 'main'"
-        ).fetchall()
-    }
-
-
-def _rows(con, tables: set[str], sql: str, table: str, params: list) -> pd.DataFrame:
-    if table not in tables:
-        return pd.DataFrame()
-    return con.execute(sql.format(table=f'main."{table}"'), params).df()
-
-
-def stored_days(db_path: str | Path, timeout: float = 30.0) -> list[pd.Timestamp]:
+def stored_days(store: Store) -> list[pd.Timestamp]:
     """Partitions with latent factors stored, newest first (empty when nothing is stored)."""
-    with connect(db_path, timeout=timeout) as con:
-        if "latent_factors" not in _tables(con):
-            return []
-        days = con.execute(
-            "select distinct date from main.latent_factors order by date desc"
-        ).fetchall()
-    return [pd.Timestamp(d[0]) for d in days]
+    if not store.exists():
+        return []
+    rows = store.read("latent_factors")
+    if rows.empty:
+        return []
+    return sorted(pd.to_datetime(rows["date"]).unique(), reverse=True)
 
 
-def read_partition(
-    db_path: str | Path, day, timeout: float = 30.0, read_only: bool = True
-) -> PartitionData:
-    """Read partition ``day`` in one connection: its own rows, every scored partition up to
-    it, and the raw returns / observables from the start of the decision date's window
-    (W = the latent window's length, the decision date as stored) up to ``day``."""
-    day = pd.Timestamp(day)
-    at_day = [day.to_pydatetime()]
-    with connect(db_path, read_only=read_only, timeout=timeout) as con:
-        tables = _tables(con)
-        q = lambda sql, table, params=at_day: _rows(con, tables, sql, table, params)  # noqa: E731
-        latents = q("select obs_date, latent, value from {table} where date = ?", "latent_factors")
-        if latents.empty:
-            raise LookupError(f"no latent factors stored for {day:%Y-%m-%d}: materialise it first")
-        anomalies = q("select * from {table} where date = ?", "anomaly_report")
-        scorecards = q("select * from {table} where date <= ? order by date", "minvar_scorecard")
-        span = [_history_start(day, latents, anomalies, scorecards).to_pydatetime(), at_day[0]]
-        models = {
-            name: q("select * from {table} where date = ?", f"trained_{name}")
-            for name in ("vae", "cvae")
-        }
-        observables = q(
-            "select * from {table} where date between ? and ?", "market_observables", span
+def read_partition(store: Store, day) -> PartitionData:
+    """Read partition ``day``: its own rows, every scored partition up to it, and the raw
+    returns / observables from the start of the decision date's window (W = the latent
+    window's length, the decision date as stored) up to ``day``."""
+    day = pd.Timestamp(day).normalize()
+    today = Span.days(day, day)
+    latents = store.read("latent_factors", today)
+    if latents.empty:
+        raise LookupError(
+            f"no latent factors stored for {day:%Y-%m-%d} in {store.describe()}: "
+            "materialise it first"
         )
-        returns = q("select * from {table} where date between ? and ?", "raw_returns", span)
-        interpretation = q("select * from {table} where date = ?", "factor_interpretation")
-        embedding = q("select * from {table} where date = ?", "stock_embedding")
-        horse_race = q("select * from {table}", "horse_race", [])
-        weights = q(
-            "select estimator, ticker, weight, predicted_vol from {table} where date = ?",
-            "covariance_estimates",
-        )
+    anomalies = store.read("anomaly_report", today)
+    scorecards = store.read("minvar_scorecard", Span(pd.Timestamp("1900-01-01"), today.end))
+    if len(scorecards):
+        scorecards = scorecards.sort_values("date", kind="stable", ignore_index=True)
+    span = Span.days(_history_start(day, latents, anomalies, scorecards), day)
+    models = ModelStore(store)
+    found = {name: models.load_models(table, today) for name, table in MODEL_TABLES.items()}
+    observables = store.read("market_observables", span)
+    returns = store.read("raw_returns", span)
+    interpretation = store.read("factor_interpretation", today)
+    embedding = store.read("stock_embedding", today)
+    horse_race = store.read("horse_race")
+    weights = store.read("covariance_estimates", today)
+    if len(weights):
+        weights = weights[["estimator", "ticker", "weight", "predicted_vol"]]
+    latents = latents[["obs_date", "latent", "value"]]
     wide_latents = latents.pivot(index="obs_date", columns="latent", values="value").sort_index()
     wide_latents.index = pd.DatetimeIndex(wide_latents.index, name="date")
     if not observables.empty:
-        observables = observables.assign(date=pd.to_datetime(observables["date"]))
         observables = observables.set_index("date").sort_index()
     wide_returns = (
         returns.pivot(index="date", columns="ticker", values="ret").sort_index()
@@ -163,7 +113,7 @@ def read_partition(
         wide_returns.index = pd.DatetimeIndex(wide_returns.index, name="date")
     return PartitionData(
         day=day,
-        models={k: v.iloc[0] for k, v in models.items() if len(v)},
+        models={name: next(iter(m.values())) for name, m in found.items() if m},
         latents=wide_latents,
         observables=observables,
         returns=wide_returns,

@@ -24,6 +24,8 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
+from vae_pipeline.store import connection
+
 FRENCH_DAILY = "F-F_Research_Data_Factors_daily"
 FRED_SERIES = {"volatility": "VIXCLS", "macro_slope": "T10Y2Y"}
 
@@ -66,7 +68,7 @@ class DownloadCache:
 
     def _connect(self) -> duckdb.DuckDBPyConnection:
         Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-        con = duckdb.connect(self.path)
+        con = connection.connect(self.path)  # the store's door: lock retry, clear errors
         con.execute(
             "create table if not exists download_requests (provider varchar, request varchar, "
             "fetched_at timestamp, n_rows bigint, complete boolean)"

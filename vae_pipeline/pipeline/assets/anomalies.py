@@ -21,8 +21,8 @@ from vae_pipeline.pipeline.assets.common import (
     window_deps,
     with_date,
 )
-from vae_pipeline.pipeline.assets.models import load_model
 from vae_pipeline.pipeline.checks import gate, gate_specs
+from vae_pipeline.pipeline.io_managers import RANGE_METADATA
 from vae_pipeline.pipeline.partitions import decision_lag, evaluation_window
 from vae_pipeline.pipeline.resources import DataSourceResource, TrainingResource
 from vae_pipeline.pipeline.window_store import WindowStore
@@ -45,7 +45,11 @@ def build(partitions, settings) -> list:
         partitions_def=partitions,
         group_name="evaluation",
         metadata=PARTITION_COLUMN,
-        ins={"trained_vae": AssetIn(partition_mapping=decision_lag(settings))},
+        ins={
+            "trained_vae": AssetIn(
+                partition_mapping=decision_lag(settings), metadata=RANGE_METADATA
+            )
+        },
         deps=window_deps(evaluation_window(settings), "raw_returns", "market_observables"),
         check_specs=gate_specs("anomaly_report", ["errors_finite"]),
         output_required=False,
@@ -56,7 +60,7 @@ def build(partitions, settings) -> list:
         training: TrainingResource,
         source: DataSourceResource,
         store: WindowStore,
-        trained_vae: pd.DataFrame,
+        trained_vae: dict,
     ):
         """Reconstruction error per stock over the window, the top 20 % flagged; and the test of
         the flags made H days earlier: did they draw down more over (d-H, d] (market-residual
@@ -74,7 +78,7 @@ def build(partitions, settings) -> list:
             "market"
         ]
         window, problems = window_panel(raw_returns, day, settings.evaluation.window)
-        report = model_errors(load_model(trained_vae, day), window, market)
+        report = model_errors(trained_vae[f"{day:%Y-%m-%d}"], window, market)
         report["flagged"] = flag_anomalies(report["recon_error"])
         planted = source.get().planted_anomalies()
         report["planted"] = (
@@ -88,12 +92,11 @@ def build(partitions, settings) -> list:
             np.nan,
             np.nan,
         ]
-        stored = pd.to_datetime(trained_vae["date"]) == decision
-        if stored.any():
+        if f"{decision:%Y-%m-%d}" in trained_vae:
             past, past_problems = window_panel(raw_returns, decision, settings.evaluation.window)
             held, _ = window_panel(raw_returns, day, settings.evaluation.horizon)
             if not past_problems:
-                before = model_errors(load_model(trained_vae, decision), past, market)
+                before = model_errors(trained_vae[f"{decision:%Y-%m-%d}"], past, market)
                 # a name missing a day of (d-H, d] is not in ``held``: it drops out here
                 span = pd.concat([past, held.reindex(columns=past.columns)]).dropna(axis=1)
                 resid = market_residual_returns(span, market.reindex(span.index)).loc[held.index]

@@ -7,6 +7,7 @@ from dagster import AssetExecutionContext, AssetIn, asset
 from vae_pipeline.core.embedding import embed
 from vae_pipeline.core.interpretation import baseline_latents, interpret
 from vae_pipeline.core.refit import latents_wide, training_window_returns
+from vae_pipeline.core.training import TrainResult
 from vae_pipeline.pipeline.assets.common import (
     DUCKDB_POOL,
     PARTITION_COLUMN,
@@ -16,7 +17,6 @@ from vae_pipeline.pipeline.assets.common import (
     window_deps,
     with_date,
 )
-from vae_pipeline.pipeline.assets.models import load_model
 from vae_pipeline.pipeline.checks import gate, gate_specs
 from vae_pipeline.pipeline.partitions import training_window
 from vae_pipeline.pipeline.resources import DataSourceResource, TrainingResource
@@ -43,7 +43,7 @@ def build(partitions, settings) -> list:
         context: AssetExecutionContext,
         training: TrainingResource,
         store: WindowStore,
-        trained_vae: pd.DataFrame,
+        trained_vae: TrainResult,
         standardised_panel: pd.DataFrame,
     ):
         """The VAE's posterior-mean factor series over the window (long: obs_date, latent, value)."""
@@ -57,7 +57,7 @@ def build(partitions, settings) -> list:
             day,
             settings.evaluation.window,
         )
-        means = load_model(trained_vae).encode_mean(window)
+        means = trained_vae.encode_mean(window)
         names = [f"z{i + 1}" for i in range(means.shape[1])]
         frame = pd.DataFrame(means, index=window.index, columns=names)
         long = (

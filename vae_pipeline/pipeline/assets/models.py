@@ -22,7 +22,6 @@ from dagster import (
     asset,
 )
 
-from vae_pipeline.core.model_store import record_to_result, result_to_record
 from vae_pipeline.core.refit import regime_labels, training_window_returns
 from vae_pipeline.core.training import TrainResult, train_vae
 from vae_pipeline.core.warm_start import previous_state, warm_config
@@ -33,29 +32,13 @@ from vae_pipeline.pipeline.assets.common import (
     non_trading_day_results,
     partition_day,
     window_deps,
-    with_date,
 )
 from vae_pipeline.pipeline.checks import gate, gate_specs
+from vae_pipeline.pipeline.io_managers import RANGE_METADATA
 from vae_pipeline.pipeline.partitions import training_window
 from vae_pipeline.pipeline.resources import TrainingResource
 from vae_pipeline.pipeline.window_store import WindowStore
 
-MODEL_COLUMNS = [
-    "model",
-    "model_config",
-    "train_config",
-    "standardiser",
-    "weights",
-    "history",
-    "epochs_run",
-    "first_loss",
-    "final_loss",
-    "final_recon",
-    "final_kl",
-    "seconds",
-    "device",
-    "n_conditions",
-]
 TRAINING_CHECKS = ["loss_finite_decreasing", "weights_finite", "kl_nonnegative"]
 # What a warm start may seed from: the model's own partitions of the previous week (the latest
 # stored one is used, so a holiday does not break the chain); none before the first partition.
@@ -66,15 +49,7 @@ WARM_LOSS_TOLERANCE = 0.02
 PROGRESS_SECONDS = 5.0
 
 
-def load_model(frame: pd.DataFrame, day: pd.Timestamp | None = None) -> TrainResult:
-    """The stored model of ``day`` (or the only one in ``frame``)."""
-    rows = frame if day is None else frame[pd.to_datetime(frame["date"]) == pd.Timestamp(day)]
-    if len(rows) != 1:
-        raise ValueError(f"expected one stored model for {day}, found {len(rows)}")
-    return record_to_result(rows.iloc[0])
-
-
-def _seed(training, previous: pd.DataFrame | None, window, n_conditions: int, day):
+def _seed(training, previous: dict[str, TrainResult] | None, window, n_conditions: int, day):
     """(train training, initial weights or None, ``warm_started_from``) of one fit."""
     cfg = training.train_config()
     if not training.warm_start:
@@ -84,15 +59,14 @@ def _seed(training, previous: pd.DataFrame | None, window, n_conditions: int, da
             "warm_start is on but this asset was built without its previous partitions: "
             "set VAE_PIPELINE_WARM_START=1 (it adds the lineage) or turn warm_start off"
         )
-    earlier = previous[pd.to_datetime(previous["date"]) < day] if len(previous) else previous
-    if not len(earlier):
+    earlier = sorted(key for key in previous if pd.Timestamp(key) < day)
+    if not earlier:
         return cfg, None, "cold: no model stored in the previous week"
-    row = earlier.sort_values("date").iloc[-1]
-    state, why = previous_state(record_to_result(row), window.columns, cfg, n_conditions)
+    state, why = previous_state(previous[earlier[-1]], window.columns, cfg, n_conditions)
     if state is None:
         return cfg, None, f"cold: {why}"
     seeded = warm_config(cfg, training.warm_epochs, training.warm_lr)
-    return seeded, state, f"{pd.Timestamp(row['date']):%Y-%m-%d}"
+    return seeded, state, earlier[-1]
 
 
 def _train(context, training, window: pd.DataFrame, conditions, name: str, previous=None):
@@ -130,7 +104,6 @@ def _train(context, training, window: pd.DataFrame, conditions, name: str, previ
         if (history["kl"] >= -1e-6).all()
         else [f"min KL {history['kl'].min():.3g} < 0"],
     }
-    record = {"model": name, **result_to_record(result)}
     metadata = {
         "warm_started_from": source,
         "final_loss": float(last),
@@ -142,11 +115,7 @@ def _train(context, training, window: pd.DataFrame, conditions, name: str, previ
         "names": int(window.shape[1]),
         "loss_curve": markdown_table(history.iloc[:: max(len(history) // 10, 1)]),
     }
-    return (
-        with_date(pd.DataFrame([record]), partition_day(context), MODEL_COLUMNS),
-        problems,
-        metadata,
-    )
+    return result, problems, metadata
 
 
 def _model_asset(name: str, description: str, partitions, settings, deps, fit):
@@ -158,7 +127,7 @@ def _model_asset(name: str, description: str, partitions, settings, deps, fit):
             previous_week = TimeWindowPartitionMapping(
                 **PREVIOUS_WEEK, allow_nonexistent_upstream_partitions=True
             )
-        ins["previous"] = AssetIn(name, partition_mapping=previous_week)
+        ins["previous"] = AssetIn(name, partition_mapping=previous_week, metadata=RANGE_METADATA)
     spec = dict(
         name=name,
         description=description,
@@ -170,6 +139,7 @@ def _model_asset(name: str, description: str, partitions, settings, deps, fit):
         check_specs=gate_specs(name, TRAINING_CHECKS),
         output_required=False,
         pool=DUCKDB_POOL,
+        io_manager_key="model_io_manager",  # a TrainResult (vae_pipeline.store.models)
     )
     if settings.model.warm_start:
 
@@ -179,7 +149,7 @@ def _model_asset(name: str, description: str, partitions, settings, deps, fit):
             training: TrainingResource,
             store: WindowStore,
             standardised_panel: pd.DataFrame,
-            previous: pd.DataFrame,
+            previous: dict,
         ):
             yield from fit(context, training, store, standardised_panel, previous)
 

@@ -29,6 +29,7 @@ from vae_pipeline.report.build import build_report, report_page
 from vae_pipeline.report.compute import run_beta_sweep
 from vae_pipeline.report.data import read_partition
 from vae_pipeline.report.html import write_figure_files, write_report
+from vae_pipeline.store.factory import store_for
 
 SAME_DAY = [
     "trained_vae",
@@ -84,7 +85,7 @@ def build(partitions, settings) -> list:
         day = partition_day(context)
         # read_only=False: the run's own process may hold the file (DuckDB refuses a second
         # connection with a different configuration); the duckdb pool serialises writers.
-        data = read_partition(settings.storage.db_path, day, read_only=False)
+        data = read_partition(store_for(settings), day)
         sweep = None
         if "vae" in data.models:
             sweep = run_beta_sweep(

@@ -13,6 +13,7 @@ from vae_pipeline.core.refit import (
     regime_labels,
     training_window_returns,
 )
+from vae_pipeline.core.training import TrainResult
 from vae_pipeline.pipeline.assets.common import (
     DUCKDB_POOL,
     PARTITION_COLUMN,
@@ -22,7 +23,6 @@ from vae_pipeline.pipeline.assets.common import (
     window_deps,
     with_date,
 )
-from vae_pipeline.pipeline.assets.models import load_model
 from vae_pipeline.pipeline.checks import gate, gate_specs
 from vae_pipeline.pipeline.partitions import training_window
 from vae_pipeline.pipeline.resources import DataSourceResource, TrainingResource
@@ -54,8 +54,8 @@ def build(partitions, settings) -> list:
         source: DataSourceResource,
         store: WindowStore,
         standardised_panel: pd.DataFrame,
-        trained_vae: pd.DataFrame,
-        trained_cvae: pd.DataFrame,
+        trained_vae: TrainResult,
+        trained_cvae: TrainResult,
     ):
         """Sample, Ledoit-Wolf, nonlinear shrinkage, PCA(k), factor analysis(k), the VAE (and its
         improved variants), the CVAE for today's regime, regime Ledoit-Wolf and, on synthetic
@@ -72,7 +72,7 @@ def build(partitions, settings) -> list:
             settings.evaluation.window,
         )
         tickers = list(window.columns)
-        vae, cvae = load_model(trained_vae), load_model(trained_cvae)
+        vae, cvae = trained_vae, trained_cvae
         regimes = regime_labels(store.observables(day, settings.evaluation.window), window.index)
         # The learned-noise models (vae_hetero, cvae_hetero) are trained here by the core
         # stage, from the day's stored VAE / CVAE with warm_start, until they are model assets.
