@@ -37,15 +37,16 @@ def git_commit() -> str:
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("target", type=Path, help="JSON file to write")
+    p.add_argument("target", type=Path, help="JSON file to write; then -- and a command printing one JSON object, or --from")
     p.add_argument("--from", dest="source", type=Path, help="adopt this JSON file instead of running")
     p.add_argument("--command", help="the command that produced --from (recorded as given)")
     p.add_argument("--seconds", type=float, help="wall time of the --from run")
     p.add_argument("--commit", help="commit of the --from run (default: HEAD now)")
     p.add_argument("--date", help="UTC date of the --from run (default: now)")
-    p.add_argument("cmd", nargs=argparse.REMAINDER, help="-- command printing one JSON object")
-    args = p.parse_args(argv)
-    cmd = args.cmd[1:] if args.cmd[:1] == ["--"] else args.cmd
+    argv = sys.argv[1:] if argv is None else list(argv)
+    # everything after "--" is the command, so its options never reach this parser
+    cmd = argv[argv.index("--") + 1 :] if "--" in argv else []
+    args = p.parse_args(argv[: len(argv) - len(cmd) - (1 if "--" in argv else 0)])
 
     started = dt.datetime.now(dt.timezone.utc)
     commit = args.commit or git_commit()
