@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 
-.PHONY: run test ui lint bench validate clean setup study
+.PHONY: run test ui lint bench validate clean setup study readme
 
 setup: $(STAMP) $(DAGSTER_HOME)/dagster.yaml
 
@@ -44,6 +44,10 @@ bench: setup
 ## study: the real-data study on ../shared/data/real (STUDY_ARGS="--epochs 150 --out /tmp/s.json")
 study: setup
 	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-2} $(BIN)/python benchmarks/real_data_study.py $(STUDY_ARGS)
+
+## readme: rewrite README.md's result tables from benchmarks/results/*.json (README_ARGS=--check: diff, no write)
+readme: setup
+	$(BIN)/python scripts/readme_tables.py $(README_ARGS)
 
 clean:
 	rm -rf $(DAGSTER_HOME) data/*.duckdb data/*.duckdb.wal
