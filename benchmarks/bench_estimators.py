@@ -1,6 +1,6 @@
 """Wall time of the classical covariance estimators, printed beside this machine's matmul speed.
 
-A script, not a test: speed figures belong next to the machine's own numbers (DESIGN.md 5).
+A script, not a test: speed figures belong next to the machine's own numbers (docs/architecture.md: measuring honestly).
 
     .venv/bin/python benchmarks/bench_estimators.py
     .venv/bin/python benchmarks/bench_estimators.py --sizes 500x504 --skip factor_analysis:3000

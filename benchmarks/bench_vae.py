@@ -1,6 +1,6 @@
 """Wall time of one VAE fit, printed beside this machine's float32 matmul throughput.
 
-A script, not a test: speed figures belong next to the machine's own numbers (DESIGN.md 5).
+A script, not a test: speed figures belong next to the machine's own numbers (docs/architecture.md: measuring honestly).
 
     .venv/bin/python benchmarks/bench_vae.py
     .venv/bin/python benchmarks/bench_vae.py --sizes 500x504 --epochs 100 --device cuda

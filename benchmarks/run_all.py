@@ -4,7 +4,7 @@
     .venv/bin/python benchmarks/run_all.py --quick       # N = 60 and 500 only
     .venv/bin/python benchmarks/run_all.py --sizes 60,500,1000,3000 --instances sqlite,memory
 
-Speed figures are ratios measured in the same run (DESIGN.md 5): VAE training against this
+Speed figures are ratios measured in the same run (docs/architecture.md: measuring honestly): VAE training against this
 machine's float32 matmul, each estimator against its scikit-learn reference, the Dagster
 materialisation against the same computation called directly. The load average is printed
 beside every section: on a busy machine every figure is pessimistic. Refits and backfills

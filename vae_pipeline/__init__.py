@@ -1,4 +1,4 @@
-"""vae_pipeline: daily VAE factor refits as a Dagster asset graph (see DESIGN.md)."""
+"""vae_pipeline: daily VAE factor refits as a Dagster asset graph (see docs/architecture.md)."""
 
 import os
 

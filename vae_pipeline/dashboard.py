@@ -52,16 +52,6 @@ def cvae_figure(db: str, day: pd.Timestamp, seed: int):
     return regime_shift_figure(data, seed=seed)
 
 
-@st.cache_data(ttl=3600, show_spinner="refitting the VAE at each beta...")
-def sweep_figure(db: str, day: pd.Timestamp):
-    from vae_pipeline.report.compute import run_beta_sweep
-
-    data, *_ = load_partition(db, day)
-    sweep = run_beta_sweep(data.models["vae"], data.returns, data.latents.index)
-    beta = data.models["vae"].config.beta
-    return figures.beta_tradeoff(sweep, chosen_beta=beta), sweep
-
-
 def show(fig) -> None:
     st.plotly_chart(fig, theme=None)
 
@@ -157,11 +147,17 @@ def main() -> None:
     with tabs[5]:
         show(cvae_figure(db, day, settings.seed))
     with tabs[6]:
-        st.caption("Refits the stored VAE's configuration at six values of beta on its window.")
-        if "vae" in data.models and st.button("Run the beta sweep"):
-            fig, sweep = sweep_figure(db, day)
-            show(fig)
-            st.dataframe(sweep, hide_index=True)
+        st.caption("The stored VAE's configuration refit at six values of beta on its window.")
+        if data.sweep is None:
+            st.info(
+                "No beta sweep stored for this day (it trains six models, so it runs on "
+                "demand): `dagster asset materialize -m vae_pipeline.pipeline.definitions "
+                f"--select beta_sweep --partition {day:%Y-%m-%d}`"
+            )
+        else:
+            beta = data.models["vae"].config.beta if "vae" in data.models else None
+            show(figures.beta_tradeoff(data.sweep, chosen_beta=beta))
+            st.dataframe(data.sweep, hide_index=True)
 
 
 main()

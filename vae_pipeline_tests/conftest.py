@@ -20,6 +20,14 @@ DAY = "2024-06-03"  # a Monday, a trading day
 DECISION = "2024-05-24"  # DAY - 5 trading days (Memorial Day, 2024-05-27, in between)
 
 
+def daily_keys(defs) -> list:
+    """Every asset the daily refit materialises (the on-demand ones, e.g. beta_sweep, left out)."""
+    from vae_pipeline.pipeline.assets import ON_DEMAND
+
+    keys = defs.resolve_asset_graph().get_all_asset_keys()
+    return [k for k in keys if k.path[-1] not in ON_DEMAND]
+
+
 def tiny_settings(db_path, **overrides) -> PipelineSettings:
     """20 names, W = 60, H = 5, 30 epochs: the whole graph in seconds."""
     values = dict(

@@ -29,7 +29,7 @@ from sklearn.metrics import silhouette_score
 from vae_pipeline.core.covariance import LedoitWolfCovariance, PCACovariance
 from vae_pipeline.core.minvar import annualised_vol, minvar_weights
 from vae_pipeline_tests.browser import chromium_path
-from vae_pipeline_tests.conftest import DAY, tiny_settings
+from vae_pipeline_tests.conftest import DAY, daily_keys, tiny_settings
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGE = ROOT / "dashboard.html"
@@ -240,7 +240,7 @@ def test_vae_dashboard_serves_while_the_pipeline_materialises_into_the_same_file
             outcome["result"] = job.execute_in_process(
                 partition_key=DAY,
                 instance=DagsterInstance.ephemeral(),
-                asset_selection=list(defs.resolve_asset_graph().get_all_asset_keys()),
+                asset_selection=daily_keys(defs),
                 raise_on_error=False,
             )
 

@@ -81,7 +81,7 @@ def test_realised_vol_is_annualised_std():
 
 
 # ---------------------------------------------------------------------------------------------
-# the harness anchor (DESIGN.md section 5)
+# the harness anchor (docs/architecture.md section 5)
 
 
 @pytest.mark.parametrize(("t", "n", "draws"), [(120, 20, 3000), (40, 20, 4000)])

@@ -7,14 +7,17 @@ from dagster import AssetKey, DagsterInstance
 
 from vae_pipeline.pipeline.definitions import build_definitions
 from vae_pipeline.pipeline.resources import DataSourceResource
-from vae_pipeline_tests.conftest import DAY, DECISION, tiny_settings
+from vae_pipeline_tests.conftest import DAY, DECISION, daily_keys, tiny_settings
 
 PARTITIONED = [
     "raw_returns",
     "market_observables",
+    "ground_truth",
     "standardised_panel",
     "trained_vae",
     "trained_cvae",
+    "trained_vae_learned_noise",
+    "trained_cvae_learned_noise",
     "latent_factors",
     "factor_interpretation",
     "covariance_estimates",
@@ -86,7 +89,7 @@ def test_rematerialising_a_partition_replaces_it_exactly(materialised):
     result = job.execute_in_process(
         partition_key=DAY,
         instance=instance,
-        asset_selection=list(defs.resolve_asset_graph().get_all_asset_keys()),
+        asset_selection=daily_keys(defs),
     )
     assert result.success
     assert table_counts(settings.storage.db_path) == before
@@ -142,7 +145,7 @@ def test_failing_blocking_check_stores_nothing_and_stops_downstream(tmp_path):
         partition_key=DAY,
         instance=instance,
         raise_on_error=False,
-        asset_selection=list(defs.resolve_asset_graph().get_all_asset_keys()),
+        asset_selection=daily_keys(defs),
     )
     assert not result.success
     failed = [c for c in result.get_asset_check_evaluations() if not c.passed]
@@ -150,7 +153,8 @@ def test_failing_blocking_check_stores_nothing_and_stops_downstream(tmp_path):
     assert "non-finite" in str(failed[0].metadata["problems"].value)
     after = table_counts(settings.storage.db_path)
     assert after.get("raw_returns") == before["raw_returns"]  # no bad rows, earlier rows intact
-    assert set(after) <= {"raw_returns", "market_observables"}  # nothing downstream materialised
+    # nothing downstream materialised (the synthetic truth does not read returns)
+    assert set(after) <= {"raw_returns", "market_observables", "ground_truth"}
 
 
 def test_short_window_near_start_is_refused(tmp_path):
@@ -201,7 +205,7 @@ def test_definitions_hold_the_graph_and_blocking_checks():
 
     graph = defs.resolve_asset_graph()
     names = {k.to_user_string() for k in graph.get_all_asset_keys()}
-    assert names == set(PARTITIONED) | {"horse_race", "report"}
+    assert names == set(PARTITIONED) | {"horse_race", "report", "beta_sweep"}
     specs = [s for a in graph.assets_defs for s in a.check_specs]
     assert len(specs) >= 10
     blocking = {s.name for s in specs if s.blocking}

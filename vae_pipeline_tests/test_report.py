@@ -11,10 +11,10 @@ from vae_pipeline.pipeline.runner import report_path
 from vae_pipeline_tests.browser import chromium_path
 from vae_pipeline_tests.conftest import DAY
 
-# Every figure the report draws for a scored partition of the synthetic source.
+# Every figure the report draws for a scored partition of the synthetic source (the beta
+# trade-off too once the on-demand beta_sweep is stored: see the last test).
 FIGURES = [
     "training_loss",
-    "beta_tradeoff",
     "latent_trajectories",
     "correlation_heatmap",
     "factor_recovery",
@@ -91,3 +91,27 @@ def test_report_renders_every_figure_with_data_in_headless_chromium(materialised
     for key, segment in segments.items():
         assert "main-svg" in segment, f"{key} was not rendered"
         assert _marks(segment) > 0, f"{key} rendered no data"
+
+
+def test_report_trains_nothing_and_draws_a_stored_beta_sweep(materialised, monkeypatch):
+    import vae_pipeline.core.training as training
+
+    settings, defs, instance, _ = materialised
+    job = defs.resolve_implicit_global_asset_job_def()
+    sweep = job.execute_in_process(
+        instance=instance, partition_key=DAY, asset_selection=[AssetKey("beta_sweep")]
+    )
+    assert sweep.success
+    rows = sweep.asset_materializations_for_node("beta_sweep")
+    assert len(rows) == 1
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("the report must not train")
+
+    monkeypatch.setattr(training, "train_vae", no_training)
+    result = job.execute_in_process(
+        instance=instance, partition_key=DAY, asset_selection=[AssetKey("report")]
+    )
+    assert result.success
+    mat = result.asset_materializations_for_node("report")[0]
+    assert Path(mat.metadata["figure_beta_tradeoff"].value).exists()

@@ -109,7 +109,10 @@ def embed(
     coords, used = embed_2d(stock_loadings(returns, latents), method=method, seed=seed)
     known = sectors.reindex(coords.index)
     known = known[known.notna() & (known != UNKNOWN_SECTOR)]
-    score = (sector_silhouette(coords.loc[known.index], known)
-             if 2 <= known.nunique() <= len(known) - 1 else None)
+    score = (
+        sector_silhouette(coords.loc[known.index], known)
+        if 2 <= known.nunique() <= len(known) - 1
+        else None
+    )
     coords = coords.assign(sector=sectors.reindex(coords.index).to_numpy())
     return coords, EmbeddingResult(method=used, silhouette=score)

@@ -1,6 +1,6 @@
 """The end-to-end experiment behind ``vae train``: one synthetic panel, every analysis, one report.
 
-Steps (DESIGN.md sections 4-5, issue 2):
+Steps (docs/architecture.md: numerics, measuring):
 
 1. simulate the seed-``seed`` panel (:func:`generate_panel`);
 2. train the VAE (and the CVAE with ``conditional``) on the training part (the first
@@ -402,10 +402,24 @@ def run_experiment(
     only adds launch latency, and CPU runs are deterministic.
     """
     cfg = ExperimentConfig(
-        latent=latent, beta=beta, epochs=epochs, lr=lr, decoder=decoder, conditional=conditional,
-        seed=seed, kind=kind, walk_forward=walk_forward, n_names=n_names, n_days=n_days,
-        window=window, rebalance=rebalance, train_frac=train_frac, n_samples=n_samples,
-        n_boot=n_boot, device=device, torch_threads=torch_threads,
+        latent=latent,
+        beta=beta,
+        epochs=epochs,
+        lr=lr,
+        decoder=decoder,
+        conditional=conditional,
+        seed=seed,
+        kind=kind,
+        walk_forward=walk_forward,
+        n_names=n_names,
+        n_days=n_days,
+        window=window,
+        rebalance=rebalance,
+        train_frac=train_frac,
+        n_samples=n_samples,
+        n_boot=n_boot,
+        device=device,
+        torch_threads=torch_threads,
     )
     with _torch_threads(cfg.torch_threads):
         return _run(cfg, progress)
@@ -448,7 +462,11 @@ def _run(cfg: ExperimentConfig, progress: ProgressFn | None) -> ExperimentReport
     cvae_interp = None
     if cvae is not None:
         cvae_interp = _interpretation(
-            cvae, train, panel, cfg.latent, "cvae",
+            cvae,
+            train,
+            panel,
+            cfg.latent,
+            "cvae",
             conditions=labels.loc[train.index].to_numpy(),
         )
 

@@ -2,7 +2,7 @@
 
 The unconstrained global minimum-variance portfolio ``w = S^-1 1 / 1' S^-1 1`` depends on the
 covariance estimate only, so its realised out-of-sample volatility is a clean score of an
-estimator (DESIGN.md sections 4-5). Lower is better; the oracle (true covariance) is the floor.
+estimator (docs/architecture.md: numerics, measuring). Lower is better; the oracle (true covariance) is the floor.
 """
 
 from __future__ import annotations
@@ -30,7 +30,9 @@ def minvar_weights(cov: np.ndarray | pd.DataFrame) -> np.ndarray:
     Raises ``ValueError`` when ``cov`` is not square, not finite, not positive definite or so
     ill-conditioned that the solve is meaningless (e.g. a sample covariance with N >= T).
     """
-    arr = cov.to_numpy(dtype=np.float64) if isinstance(cov, pd.DataFrame) else np.asarray(cov, float)
+    arr = (
+        cov.to_numpy(dtype=np.float64) if isinstance(cov, pd.DataFrame) else np.asarray(cov, float)
+    )
     if arr.ndim != 2 or arr.shape[0] != arr.shape[1] or arr.shape[0] == 0:
         raise ValueError(f"minvar_weights: covariance must be a square matrix, got {arr.shape}")
     if not np.isfinite(arr).all():
@@ -148,8 +150,11 @@ class WalkForwardResult:
         """DataFrame(estimator, vol, gap_to_oracle, n_rebalances) sorted by vol (ascending)."""
         vols = {name: annualised_vol(self.daily[name]) for name in self.daily.columns}
         counts = {
-            name: {"n_rebalances": int(len(self.weights[name])) if name in self.weights
-                   else len(self.decision_dates)}
+            name: {
+                "n_rebalances": int(len(self.weights[name]))
+                if name in self.weights
+                else len(self.decision_dates)
+            }
             for name in vols
         }
         return _summary_frame(vols, counts)
@@ -289,7 +294,9 @@ def paired_bootstrap(
     if n < 2:
         raise ValueError("paired_bootstrap: need at least 2 paired days")
     if block < 1 or n_boot < 1:
-        raise ValueError(f"paired_bootstrap: need block >= 1 and n_boot >= 1, got {block}, {n_boot}")
+        raise ValueError(
+            f"paired_bootstrap: need block >= 1 and n_boot >= 1, got {block}, {n_boot}"
+        )
     block = min(block, n)
     rng = np.random.default_rng(seed)
     n_blocks = -(-n // block)

@@ -85,8 +85,9 @@ class VAE(nn.Module):
         self.n_inputs, self.latent_dim, self.hidden = int(n_inputs), int(latent_dim), int(hidden)
         self.n_conditions, self.decoder_kind = int(n_conditions), decoder
 
-        self.encoder = nn.Sequential(nn.Linear(self.n_inputs + self.n_conditions, self.hidden),
-                                     _activation())
+        self.encoder = nn.Sequential(
+            nn.Linear(self.n_inputs + self.n_conditions, self.hidden), _activation()
+        )
         # One head emitting [mu, logvar] side by side.
         self.enc_head = nn.Linear(self.hidden, 2 * self.latent_dim)
         dec_in = self.latent_dim + self.n_conditions
@@ -116,17 +117,23 @@ class VAE(nn.Module):
         """Append the one-hot condition; ``c`` may be int labels (T,) or one-hot (T, C)."""
         if self.n_conditions == 0:
             if c is not None:
-                raise ValueError("this VAE is unconditional (n_conditions=0) but a condition was given")
+                raise ValueError(
+                    "this VAE is unconditional (n_conditions=0) but a condition was given"
+                )
             return x
         if c is None:
             raise ValueError(f"this CVAE needs a condition (n_conditions={self.n_conditions})")
         if c.dim() == 1:
             c = F.one_hot(c.long(), self.n_conditions)
         if c.shape != (x.shape[0], self.n_conditions):
-            raise ValueError(f"condition shape {tuple(c.shape)} != ({x.shape[0]}, {self.n_conditions})")
+            raise ValueError(
+                f"condition shape {tuple(c.shape)} != ({x.shape[0]}, {self.n_conditions})"
+            )
         return torch.cat([x, c.to(dtype=x.dtype, device=x.device)], dim=1)
 
-    def encode(self, x: torch.Tensor, c: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    def encode(
+        self, x: torch.Tensor, c: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """Posterior parameters ``(mu, logvar)``, each T x k; logvar clamped for stability."""
         h = self.enc_head(self.encoder(self._with_condition(x, c)))
         mu, logvar = h.chunk(2, dim=1)

@@ -126,7 +126,9 @@ class EmbeddingResult(_Result):
 
     method: Literal["umap", "pca"]
     silhouette: float | None = Field(
-        default=None, ge=-1.0, le=1.0,
+        default=None,
+        ge=-1.0,
+        le=1.0,
         description="None when fewer than two sectors are known (e.g. no sectors file)",
     )
 

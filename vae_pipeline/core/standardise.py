@@ -99,3 +99,32 @@ class Standardiser:
         if out.mean_.shape != out.scale_.shape or out.mean_.ndim != 1:
             raise ValueError("Standardiser.from_dict: mean and scale must be equal-length lists")
         return out
+
+
+# z-scores of the fitted window itself must be (0, 1) up to float32 rounding.
+MOMENT_TOLERANCE = 1e-3
+SCALER_COLUMNS = ["ticker", "mean", "scale", "n_obs", "z_mean", "z_std"]
+
+
+def scaler_frame(wide: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
+    """The per-stock scaler of a window as rows (ticker, mean, scale, n_obs and the z-scores'
+    own moments), and the problems found (a constant name, z-moments off)."""
+    try:
+        scaler = Standardiser().fit(wide)
+    except ValueError as exc:  # e.g. a constant (zero-variance) name
+        return pd.DataFrame(columns=SCALER_COLUMNS), [str(exc)]
+    z = scaler.transform(wide)
+    z_mean, z_std = z.mean(axis=0), z.std(axis=0)
+    worst = float(max(np.abs(z_mean).max(), np.abs(z_std - 1).max()))
+    problems = [f"z-score moments off by {worst:.2e}"] if worst > MOMENT_TOLERANCE else []
+    frame = pd.DataFrame(
+        {
+            "ticker": wide.columns.astype(str),
+            "mean": scaler.mean_,
+            "scale": scaler.scale_,
+            "n_obs": len(wide),
+            "z_mean": z_mean.astype(float),
+            "z_std": z_std.astype(float),
+        }
+    )
+    return frame, problems

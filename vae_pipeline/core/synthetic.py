@@ -119,6 +119,14 @@ class SyntheticPanel:
         (hazard-weighted); the drift phase moves only the mean. A non-trading ``date`` is
         taken as of the last close on or before it.
         """
+        b, fvar, idio_var = self.covariance_parts(date)
+        cov = (b * fvar) @ b.T + np.diag(idio_var)
+        return (cov + cov.T) / 2
+
+    def covariance_parts(
+        self, date: str | pd.Timestamp
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(B, factor variances, idiosyncratic variances)`` of :meth:`true_covariance`."""
         index = self.returns.index
         ts = pd.Timestamp(date)
         pos = int(index.searchsorted(ts, side="right")) - 1
@@ -137,8 +145,7 @@ class SyntheticPanel:
             np.where(tr.idle[pos], 1.0 + ANOMALY_HAZARD * (BURST_MULT**2 - 1), 1.0),
         )
         idio_var[tr.anomaly_idx] *= boost
-        cov = (b * fvar) @ b.T + np.diag(idio_var)
-        return (cov + cov.T) / 2
+        return b, fvar, idio_var
 
 
 def _factor_vols(vix: float, regime: int, kind: str) -> np.ndarray:

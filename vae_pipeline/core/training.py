@@ -91,8 +91,9 @@ class TrainConfig:
         if self.noise not in NOISES:
             problems.append(f"noise must be one of {NOISES}, got {self.noise!r}")
         if self.cvae_decoder is not None and self.cvae_decoder not in DECODERS:
-            problems.append(f"cvae_decoder must be None or one of {DECODERS}, "
-                            f"got {self.cvae_decoder!r}")
+            problems.append(
+                f"cvae_decoder must be None or one of {DECODERS}, got {self.cvae_decoder!r}"
+            )
         sd = self.interaction_prior_sd
         if sd is not None and not (isinstance(sd, int | float) and math.isfinite(sd) and sd > 0):
             problems.append(f"interaction_prior_sd must be None or > 0, got {sd!r}")
@@ -103,7 +104,9 @@ class TrainConfig:
         if int(self.patience) != self.patience or self.patience < 0:
             problems.append(f"patience must be an int >= 0, got {self.patience}")
         if not _DEVICE_RE.match(str(self.device).strip().lower()):
-            problems.append(f"device must be 'auto', 'cpu', 'cuda' or 'cuda:N', got {self.device!r}")
+            problems.append(
+                f"device must be 'auto', 'cpu', 'cuda' or 'cuda:N', got {self.device!r}"
+            )
         if problems:
             raise ValueError("invalid TrainConfig: " + "; ".join(problems))
         return self
@@ -128,7 +131,9 @@ def _check_labels(conditions, n_rows: int, n_conditions: int | None) -> tuple[np
     """Validate integer condition labels; returns (labels, n_conditions)."""
     raw = np.asarray(conditions.to_numpy() if isinstance(conditions, pd.Series) else conditions)
     if raw.ndim != 1 or raw.shape[0] != n_rows:
-        raise ValueError(f"conditions must be a 1-D array of length {n_rows}, got shape {raw.shape}")
+        raise ValueError(
+            f"conditions must be a 1-D array of length {n_rows}, got shape {raw.shape}"
+        )
     if raw.dtype.kind == "f":
         if not np.isfinite(raw).all() or not np.all(raw == np.round(raw)):
             raise ValueError("conditions must be integer labels")
@@ -138,8 +143,10 @@ def _check_labels(conditions, n_rows: int, n_conditions: int | None) -> tuple[np
     if n_conditions is None:
         n_conditions = max(int(labels.max()) + 1, 2)
     if labels.min() < 0 or labels.max() >= n_conditions:
-        raise ValueError(f"condition labels must lie in [0, {n_conditions}), "
-                         f"got [{labels.min()}, {labels.max()}]")
+        raise ValueError(
+            f"condition labels must lie in [0, {n_conditions}), "
+            f"got [{labels.min()}, {labels.max()}]"
+        )
     return labels, int(n_conditions)
 
 
@@ -170,8 +177,9 @@ class TrainResult:
                 raise ValueError("this model is an unconditional VAE; do not pass conditions")
             return x, None
         if conditions is None:
-            raise ValueError(f"this model is a CVAE (n_conditions={self.n_conditions}); "
-                             "pass conditions")
+            raise ValueError(
+                f"this model is a CVAE (n_conditions={self.n_conditions}); pass conditions"
+            )
         labels, _ = _check_labels(conditions, x.shape[0], self.n_conditions)
         return x, torch.from_numpy(_one_hot(labels, self.n_conditions))
 
@@ -337,8 +345,9 @@ def train_vae(
     # Model init under a forked RNG so training is seeded without mutating the caller's global RNG.
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(config.seed)
-        model = VAE(N, config.latent_dim, config.hidden, n_cond, config.model_decoder(n_cond),
-                    config.noise)
+        model = VAE(
+            N, config.latent_dim, config.hidden, n_cond, config.model_decoder(n_cond), config.noise
+        )
     if init_state is not None:
         try:
             model.load_state_dict(init_state)
@@ -387,9 +396,7 @@ def train_vae(
                 total, recon, kl = fast.loss(model, cb, noise_gen, config.beta)
             else:
                 xhat, mu, logvar = model(xb, cb, generator=noise_gen)
-                total, recon, kl = vae_loss(
-                    xb, xhat, mu, logvar, config.beta, model.noise_logvar()
-                )
+                total, recon, kl = vae_loss(xb, xhat, mu, logvar, config.beta, model.noise_logvar())
             opt.zero_grad(set_to_none=True)
             if prior_scale:  # Gaussian prior on the per-condition loading deviations
                 total = total + prior_scale * model.interaction_weights().pow(2).sum()
@@ -452,10 +459,12 @@ def beta_sweep(
         res = train_vae(returns, replace(config, beta=float(beta)), conditions=conditions)
         x, c = res._inputs(returns, conditions)
         _, recon, kl, kl_dim = _evaluate(res.model, x, c, float(beta))
-        rows.append({
-            "beta": float(beta),
-            "recon": float(recon),
-            "kl": float(kl),
-            "active_dims": int((kl_dim > ACTIVE_KL_THRESHOLD).sum()),
-        })
+        rows.append(
+            {
+                "beta": float(beta),
+                "recon": float(recon),
+                "kl": float(kl),
+                "active_dims": int((kl_dim > ACTIVE_KL_THRESHOLD).sum()),
+            }
+        )
     return pd.DataFrame(rows, columns=["beta", "recon", "kl", "active_dims"])

@@ -41,7 +41,10 @@ def gate(
     if failed:
         for name, found in failed.items():
             context.log.error(f"check {name} failed: " + "; ".join(found))
-        yield from _results(problems)
+        # a declared check the failure kept from running is reported as not passed, not dropped
+        unrun = f"not evaluated: {', '.join(failed)} failed first"
+        declared = [spec.name for spec in context.assets_def.check_specs]
+        yield from _results({**{n: [unrun] for n in declared if n not in problems}, **problems})
         return
     yield Output(value, metadata=metadata or {})
     yield from _results(problems)
@@ -80,4 +83,8 @@ _DESCRIPTIONS = {
     "vae_beats_ledoit_wolf": "WARN when the VAE's realised vol is above Ledoit-Wolf's (drift alert)",
     "errors_finite": "every reconstruction error is finite",
     "embedding_finite": "every embedding coordinate is finite",
+    "history_complete": "every stored day the asset reads is there (a missing range names the "
+    "command that fills it)",
+    "truth_consistent": "the synthetic truth covers every name, with finite loadings and "
+    "positive variances",
 }

@@ -3,12 +3,14 @@
 
 from __future__ import annotations
 
+import pandas as pd
 from dagster import ConfigurableResource
 from pydantic import Field, create_model
 
 from vae_pipeline.core.training import TrainConfig
 from vae_pipeline.settings import PipelineSettings
 from vae_pipeline.sources import ReturnsSource, make_source
+from vae_pipeline.sources.base import first_date
 
 
 class DataSourceResource(ConfigurableResource):
@@ -36,6 +38,13 @@ class DataSourceResource(ConfigurableResource):
 
     def get(self) -> ReturnsSource:
         return make_source(self.settings)
+
+    def first_day(self) -> pd.Timestamp:
+        """The first partition that can hold data: the configured start, or the source's first
+        day with a return when that is later (a window gap before it cannot be filled)."""
+        start = pd.Timestamp(self.settings.data.start)
+        first = first_date(self.get())
+        return start if first is None else max(start, pd.Timestamp(first))
 
 
 class TrainingResource(ConfigurableResource):

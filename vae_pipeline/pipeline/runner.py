@@ -16,10 +16,17 @@ import pandas as pd
 from dagster import AssetKey, DagsterInstance, Definitions
 
 from vae_pipeline.core.calendar import shift_trading_days
+from vae_pipeline.pipeline.assets.models import MODEL_KEYS, model_asset_name
+from vae_pipeline.pipeline.assets.report import ON_DEMAND
 from vae_pipeline.settings import PipelineSettings
 
-HISTORY_ASSETS = ["raw_returns", "market_observables"]
-DECISION_ASSETS = ["standardised_panel", "trained_vae", "trained_cvae", "covariance_estimates"]
+# what the windows read besides the day's own chain (ground_truth exists on synthetic data only)
+HISTORY_ASSETS = ["raw_returns", "market_observables", "ground_truth"]
+DECISION_ASSETS = [
+    "standardised_panel",
+    *(model_asset_name(key) for key in MODEL_KEYS),
+    "covariance_estimates",
+]
 RANGE_START_TAG = "dagster/asset_partition_range_start"
 RANGE_END_TAG = "dagster/asset_partition_range_end"
 
@@ -42,8 +49,11 @@ def materialise_day(
     key = f"{day:%Y-%m-%d}"
     decision = f"{shift_trading_days(day, -settings.evaluation.horizon):%Y-%m-%d}"
     job = defs.resolve_implicit_global_asset_job_def()
-    keys = lambda names: [AssetKey(n) for n in names]  # noqa: E731
-    all_keys = list(defs.resolve_asset_graph().get_all_asset_keys())
+    existing = defs.resolve_asset_graph().get_all_asset_keys()
+    keys = lambda names: [AssetKey(n) for n in names if AssetKey(n) in existing]  # noqa: E731
+    all_keys = [
+        k for k in defs.resolve_asset_graph().get_all_asset_keys() if k.path[-1] not in ON_DEMAND
+    ]
     results = [
         job.execute_in_process(
             instance=instance,

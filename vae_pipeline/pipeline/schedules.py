@@ -13,6 +13,7 @@ from dagster import (
 )
 
 from vae_pipeline.core.calendar import is_trading_day
+from vae_pipeline.pipeline.assets.report import ON_DEMAND
 
 DAILY_REFIT_JOB = "daily_refit"
 # 01:30 UTC Tuesday-Saturday: after the US close of Monday-Friday, once the weekday
@@ -34,7 +35,7 @@ def daily_refit_job(partitions, executor=None):
     )
     return define_asset_job(
         DAILY_REFIT_JOB,
-        selection=AssetSelection.all(),
+        selection=AssetSelection.all() - AssetSelection.assets(*ON_DEMAND),
         partitions_def=partitions,
         executor_def=executor if chosen else multi_or_in_process_executor,
         config=None if chosen else {"execution": {"config": {"in_process": {}}}},

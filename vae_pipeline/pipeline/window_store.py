@@ -8,7 +8,7 @@ provenance) plus two events, before a byte is read; a partition had 13 such inpu
 
 - the assets downstream of ``standardised_panel`` read its window (the admitted names over
   [d-W+1, d]) through :class:`WindowStore` and depend on ``standardised_panel`` only, as in
-  DESIGN.md's graph: ``raw_returns`` reaches them through it;
+  the design's graph (docs/architecture.md): ``raw_returns`` reaches them through it;
 - the windows an asset reads besides (``standardised_panel``'s own ``raw_returns`` window, the
   ``market_observables`` windows, ``anomaly_report``'s evaluation window) stay declared, as
   ``AssetDep`` with the same mapping: lineage, UI graph and backfill ordering are unchanged, and
@@ -24,6 +24,9 @@ import pandas as pd
 from dagster import ConfigurableResource
 from pydantic import Field
 
+from vae_pipeline.core.panel import expected_window
+from vae_pipeline.core.refit import training_window_returns
+from vae_pipeline.core.truth import GroundTruth, factor_returns_from_rows
 from vae_pipeline.settings import StorageSettings
 from vae_pipeline.store.factory import open_store
 from vae_pipeline.store.windows import WindowReader
@@ -57,6 +60,26 @@ class WindowStore(ConfigurableResource):
         """The ``market_observables`` rows (long, one per day) of the same span."""
         return self.reader().observables(end, window)
 
+    def training_window(self, day, window: int, scaler: pd.DataFrame) -> pd.DataFrame:
+        """The W-day returns window of the names ``standardised_panel`` admitted (its order)."""
+        return training_window_returns(self.returns(day, window), scaler, day, window)
+
+    def missing_days(self, table: str, end, window: int) -> pd.DatetimeIndex:
+        """Trading days of the ``window`` ending at ``end`` for which ``table`` stores no row."""
+        expected = pd.DatetimeIndex(expected_window(pd.Timestamp(end), window))
+        rows = self.reader().rows(table, end, window)
+        stored = pd.DatetimeIndex(pd.to_datetime(rows["date"]).unique()) if len(rows) else []
+        return expected.difference(stored)
+
+    def ground_truth(self, day) -> GroundTruth | None:
+        """The stored truth of ``day`` (synthetic data only), or None."""
+        rows = self.reader().rows("ground_truth", day, 1)
+        return GroundTruth.from_rows(rows) if len(rows) else None
+
+    def true_factors(self, end, window: int) -> pd.DataFrame:
+        """The true factor returns (date x factor) of the window, from the stored truth."""
+        return factor_returns_from_rows(self.reader().rows("ground_truth", end, window))
+
 
 def window_store_for(settings) -> WindowStore:
     """The window resource over the configured storage (the IO managers' own)."""
@@ -66,5 +89,6 @@ def window_store_for(settings) -> WindowStore:
         database=str(config.db_path),
         root=config.parquet_root,
         cache_mb=config.cache_mb,
-        span=settings.evaluation.window + settings.evaluation.horizon,  # anomaly_report's window, the longest
+        span=settings.evaluation.window
+        + settings.evaluation.horizon,  # anomaly_report's window, the longest
     )

@@ -74,9 +74,7 @@ def scorecard_of_day(data: PartitionData) -> pd.DataFrame:
 
 
 def histories(data: PartitionData) -> dict[str, pd.DataFrame]:
-    return {
-        name: model.history for name, model in data.models.items()
-    }
+    return {name: model.history for name, model in data.models.items()}
 
 
 def anomaly_frames(data: PartitionData) -> tuple[pd.DataFrame, pd.Series]:
@@ -104,18 +102,13 @@ def regime_shift_figure(data: PartitionData, seed: int = 42) -> go.Figure:
     return figures.cvae_regime_shift(cov0, cov1, tickers)
 
 
-def build_report(
-    data: PartitionData,
-    sweep: pd.DataFrame | None = None,
-    seed: int = 42,
-) -> Report:
-    """All figures of partition ``data.day`` (``sweep``: a beta sweep, when one was run)."""
+def build_report(data: PartitionData, seed: int = 42) -> Report:
+    """All figures of partition ``data.day`` (the beta trade-off when a sweep is stored)."""
+    sweep = data.sweep
     figs: dict[str, go.Figure] = {}
     figs["training_loss"] = figures.training_loss(histories(data))
     if sweep is not None and len(sweep):
-        beta = (
-            data.models["vae"].config.beta if "vae" in data.models else None
-        )
+        beta = data.models["vae"].config.beta if "vae" in data.models else None
         figs["beta_tradeoff"] = figures.beta_tradeoff(sweep, chosen_beta=beta)
     figs["latent_trajectories"] = figures.latent_trajectories(data.latents, data.observables)
     figs["correlation_heatmap"] = figures.correlation_heatmap(data.abs_corr)

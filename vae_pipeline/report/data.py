@@ -35,6 +35,7 @@ class PartitionData:
     horse_race: pd.DataFrame  # the walk-forward roll-up as stored
     anomalies: pd.DataFrame  # anomaly_report rows of d
     weights: pd.DataFrame  # covariance_estimates of d: estimator, ticker, weight, predicted_vol
+    sweep: pd.DataFrame | None = None  # beta_sweep of d (beta, recon, kl, active_dims), if run
 
     @property
     def abs_corr(self) -> pd.DataFrame:
@@ -97,6 +98,7 @@ def read_partition(store: Store, day) -> PartitionData:
     embedding = store.read("stock_embedding", today)
     horse_race = store.read("horse_race")
     weights = store.read("covariance_estimates", today)
+    sweep = store.read("beta_sweep", today)
     if len(weights):
         weights = weights[["estimator", "ticker", "weight", "predicted_vol"]]
     latents = latents[["obs_date", "latent", "value"]]
@@ -123,6 +125,7 @@ def read_partition(store: Store, day) -> PartitionData:
         horse_race=horse_race,
         anomalies=anomalies,
         weights=weights,
+        sweep=sweep.drop(columns="date") if len(sweep) else None,
     )
 
 

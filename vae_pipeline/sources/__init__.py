@@ -32,7 +32,10 @@ def make_source(settings) -> ReturnsSource:
     """The source named by ``settings.data.source`` (see ``vae_pipeline.settings``)."""
     if settings.data.source == "synthetic":
         return SyntheticSource(
-            start=settings.data.start, n_names=settings.data.n_names, kind=settings.data.kind, seed=settings.seed
+            start=settings.data.start,
+            n_names=settings.data.n_names,
+            kind=settings.data.kind,
+            seed=settings.seed,
         )
     if settings.data.source == "csv":
         return CsvSource(

@@ -90,8 +90,7 @@ class DownloadCache:
             if not found:
                 return None
             long = con.execute(
-                "select date, series, value from download_cache where provider = ? and "
-                "request = ?",
+                "select date, series, value from download_cache where provider = ? and request = ?",
                 [provider, request],
             ).df()
         wide = long.pivot(index="date", columns="series", values="value")
@@ -206,21 +205,31 @@ def fetch_yfinance_prices(
         try:
             import yfinance as yf
         except ImportError as exc:
-            raise FetchError(
-                "source=yfinance needs yfinance: pip install -e '.[real]'"
-            ) from exc
+            raise FetchError("source=yfinance needs yfinance: pip install -e '.[real]'") from exc
         download = yf.download
 
     def fetch() -> pd.DataFrame:
         raw = download(
-            tickers, start=start, end=end, auto_adjust=True, progress=False,
-            group_by="column", threads=True,
+            tickers,
+            start=start,
+            end=end,
+            auto_adjust=True,
+            progress=False,
+            group_by="column",
+            threads=True,
         )
         return yfinance_close(raw, tickers)
 
     request = _request(tickers=tickers, start=start, end=end, adjusted=True)
-    return _cached(cache, "yfinance", request, fetch, f"yfinance download of {len(tickers)} "
-                   f"tickers {start}..{end}", attempts, sleep)
+    return _cached(
+        cache,
+        "yfinance",
+        request,
+        fetch,
+        f"yfinance download of {len(tickers)} tickers {start}..{end}",
+        attempts,
+        sleep,
+    )
 
 
 # ---------------------------------------------------------------- pandas-datareader
@@ -245,8 +254,11 @@ def french_factors(raw) -> pd.DataFrame:
     if frame is None or frame.empty or "Mkt-RF" not in frame.columns:
         raise PartialDownload("the French daily factors came back empty or without Mkt-RF")
     out = frame.rename(columns=lambda c: str(c).strip().lower().replace("-", "_")) / 100.0
-    index = pd.DatetimeIndex(pd.PeriodIndex(out.index).to_timestamp()
-                             if isinstance(out.index, pd.PeriodIndex) else out.index)
+    index = pd.DatetimeIndex(
+        pd.PeriodIndex(out.index).to_timestamp()
+        if isinstance(out.index, pd.PeriodIndex)
+        else out.index
+    )
     out.index = index.normalize().rename("date")
     return out.astype(float)
 
@@ -263,9 +275,13 @@ def fetch_french_factors(
     read = _reader(reader)
     request = _request(dataset=FRENCH_DAILY, start=start, end=end)
     return _cached(
-        cache, "famafrench", request,
+        cache,
+        "famafrench",
+        request,
         lambda: french_factors(read(FRENCH_DAILY, "famafrench", start, end)),
-        f"French factors {start}..{end}", attempts, sleep,
+        f"French factors {start}..{end}",
+        attempts,
+        sleep,
     )
 
 
@@ -295,6 +311,11 @@ def fetch_fred(
     series = list(series)
     request = _request(series=series, start=start, end=end)
     return _cached(
-        cache, "fred", request, lambda: fred_frame(read(series, "fred", start, end), series),
-        f"FRED {', '.join(series)} {start}..{end}", attempts, sleep,
+        cache,
+        "fred",
+        request,
+        lambda: fred_frame(read(series, "fred", start, end), series),
+        f"FRED {', '.join(series)} {start}..{end}",
+        attempts,
+        sleep,
     )

@@ -262,7 +262,9 @@ def _load_long(frame: pd.DataFrame, date_col: str, ticker_col: str, path) -> Pan
     if value_col is None:
         value_col, kind = _find(frame.columns, PRICE_NAMES), "prices"
     if value_col is None:
-        raise DataFileError(f"{path}: has a ticker column but no 'ret' (or price) column; {LAYOUTS}")
+        raise DataFileError(
+            f"{path}: has a ticker column but no 'ret' (or price) column; {LAYOUTS}"
+        )
     dates = parse_dates(frame[date_col], path)
     tickers = frame[ticker_col].astype("string").str.strip()
     blank = tickers.isna() | (tickers == "")
@@ -359,11 +361,15 @@ def load_factors(path: str | Path) -> tuple[pd.DataFrame, str]:
     path = Path(path)
     if not path.exists():
         raise DataFileError(f"factors file (VAE_PIPELINE_FACTORS) {path}: no such file")
-    frame = read_table(path, "factors file (VAE_PIPELINE_FACTORS)", skiprows=_french_header_row(path))
+    frame = read_table(
+        path, "factors file (VAE_PIPELINE_FACTORS)", skiprows=_french_header_row(path)
+    )
     date_col = _find(frame.columns, DATE_NAMES) or frame.columns[0]
     mkt = _find(frame.columns, ("mkt_rf", "mkt-rf", "mktrf", "mkt"))
     if mkt is None:
-        raise DataFileError(f"{path}: no mkt_rf (or Mkt-RF) column; found {', '.join(frame.columns)}")
+        raise DataFileError(
+            f"{path}: no mkt_rf (or Mkt-RF) column; found {', '.join(frame.columns)}"
+        )
     rf = _find(frame.columns, ("rf",))
     dates = parse_dates(frame[date_col], path, lenient=True)
     cols = {"mkt_rf": pd.to_numeric(frame[mkt], errors="coerce")}

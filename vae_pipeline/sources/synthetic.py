@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from vae_pipeline.core.synthetic import SyntheticPanel, generate_panel
+from vae_pipeline.core.truth import GroundTruth
 from vae_pipeline.sources.base import OBSERVABLE_COLUMNS, to_long
 
 
@@ -57,6 +58,22 @@ class SyntheticSource:
         )
         return cov.loc[tickers, tickers].to_numpy()
 
+    def ground_truth(self, date, panel_end=None) -> GroundTruth:
+        """The truth of trading day ``date``: the covariance's parts as of its close, the
+        planted flags and the day's true factor returns (``panel_end``: read it off the panel
+        generated up to that later day, the same numbers, so a range generates once)."""
+        day = pd.Timestamp(date)
+        panel = self.panel(day if panel_end is None else panel_end)
+        b, fvar, idio_var = panel.covariance_parts(day)
+        tickers, factors = panel.returns.columns, panel.loadings.columns
+        return GroundTruth(
+            loadings=pd.DataFrame(b, index=tickers, columns=factors),
+            factor_var=pd.Series(fvar, index=factors),
+            idio_var=pd.Series(idio_var, index=tickers),
+            planted=panel.anomaly.reindex(tickers).fillna(False).astype(bool),
+            factor_returns=panel.factors.loc[day],
+        )
+
     def planted_anomalies(self) -> pd.Series:
         return self.panel(pd.Timestamp(self.start) + pd.Timedelta(days=14)).anomaly
 
@@ -70,5 +87,8 @@ class SyntheticSource:
         return None  # generated up to any day asked for
 
     def observables_report(self) -> dict:
-        return {"observable_market": "synthetic truth", "observable_volatility": "synthetic VIX",
-                "observable_macro_slope": "synthetic term spread"}
+        return {
+            "observable_market": "synthetic truth",
+            "observable_volatility": "synthetic VIX",
+            "observable_macro_slope": "synthetic term spread",
+        }

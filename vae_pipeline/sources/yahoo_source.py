@@ -82,7 +82,9 @@ def _load(
     else:
         try:
             factors, cached = fetch_french_factors(start, end, cache=cache, attempts=attempts)
-            labels["factors"] = "French library via pandas-datareader" + (" (cached)" if cached else "")
+            labels["factors"] = "French library via pandas-datareader" + (
+                " (cached)" if cached else ""
+            )
         except FetchError as exc:
             labels["factors_error"] = str(exc)
     if macro_path:
@@ -90,15 +92,20 @@ def _load(
         labels.update({k: f"{v} from {Path(macro_path).name}" for k, v in used.items()})
     else:
         try:
-            fred, _ = fetch_fred(list(FRED_SERIES.values()), start, end, cache=cache,
-                                 attempts=attempts)
+            fred, _ = fetch_fred(
+                list(FRED_SERIES.values()), start, end, cache=cache, attempts=attempts
+            )
             macro = fred.rename(columns={"VIXCLS": "vix", "T10Y2Y": "macro_slope"})
             labels.update({k: f"FRED {v}" for k, v in FRED_SERIES.items()})
         except FetchError as exc:
             labels["macro_error"] = str(exc)
     panel = build_panel(
-        data, config, sectors=pd.Series(dict(sectors_key), dtype=str), factors=factors,
-        macro=macro, labels=labels,
+        data,
+        config,
+        sectors=pd.Series(dict(sectors_key), dtype=str),
+        factors=factors,
+        macro=macro,
+        labels=labels,
     )
     for key in ("factors_error", "macro_error"):
         if key in labels:
@@ -138,6 +145,13 @@ class YFinanceSource(PanelSource):
     @property
     def panel(self) -> LoadedPanel:
         return _load(
-            tuple(self.tickers), self.sectors_key, self.start, self.end, self.cache_path,
-            self.factors_path, self.macro_path, self.cleaning, self.attempts,
+            tuple(self.tickers),
+            self.sectors_key,
+            self.start,
+            self.end,
+            self.cache_path,
+            self.factors_path,
+            self.macro_path,
+            self.cleaning,
+            self.attempts,
         )

@@ -243,7 +243,10 @@ class DuckDBStore(Store):
                 )
             else:  # undeclared: the frame's own columns
                 conn.execute(
-                    _sql("create table if not exists {table} as select * from incoming_rows limit 0", table)
+                    _sql(
+                        "create table if not exists {table} as select * from incoming_rows limit 0",
+                        table,
+                    )
                 )
             conn.execute(_sql("insert into {table} by name select * from incoming_rows", table))
         finally:

@@ -63,7 +63,9 @@ class ModelStore:
     def load_models(self, name: str, span: Span | None = None) -> dict[str, TrainResult]:
         """Partition key (YYYY-MM-DD) -> model, for every day of ``span`` stored."""
         rows = self.records(name, span)
-        return {f"{pd.Timestamp(r['date']):%Y-%m-%d}": record_to_result(r) for _, r in rows.iterrows()}
+        return {
+            f"{pd.Timestamp(r['date']):%Y-%m-%d}": record_to_result(r) for _, r in rows.iterrows()
+        }
 
     def load_model(self, day, name: str) -> TrainResult:
         """The model of ``day``; ``LookupError`` naming what is missing when none is stored."""

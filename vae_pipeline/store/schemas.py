@@ -77,6 +77,8 @@ SCHEMAS: dict[str, TableSchema] = {
         # weights: the state dict inline (DuckDB); weights_ref: its file under the root (Parquet)
         _table("trained_vae", *_MODEL),
         _table("trained_cvae", *_MODEL),
+        # the synthetic panel's truth, long: loadings, variances, planted flags, factor returns
+        _table("ground_truth", "date:date", "ticker:varchar", "item:varchar", "value:double"),
         _table("latent_factors", "date:date", "obs_date:timestamp", "latent:varchar", "value:double"),
         _table(
             "factor_interpretation", "date:date", "metric:varchar", "method:varchar",
@@ -100,6 +102,10 @@ SCHEMAS: dict[str, TableSchema] = {
             "decision_error:double", "decision_flagged:double", "later_drawdown:double",
         ),
         _table(
+            "beta_sweep", "date:date", "beta:double", "recon:double", "kl:double",
+            "active_dims:bigint",
+        ),
+        _table(
             "horse_race", "estimator:varchar", "n_scored:bigint", "mean_vol:double",
             "rms_vol:double", "gap_to_oracle:double", "diff_vs_ledoit_wolf:double",
             "diff_vs_ledoit_wolf_lo:double", "diff_vs_ledoit_wolf_hi:double",
@@ -118,14 +124,20 @@ SCHEMAS: dict[str, TableSchema] = {
 }  # fmt: skip
 
 
+MODEL_TABLE_PREFIX = "trained_"
+
+
 def schema_of(table: str) -> TableSchema | None:
+    """The declared schema of ``table``; every model asset's table (``trained_*``) shares one."""
+    if table not in SCHEMAS and table.startswith(MODEL_TABLE_PREFIX):
+        return TableSchema(table, SCHEMAS["trained_vae"].columns)
     return SCHEMAS.get(table)
 
 
 def conform(table: str, frame: pd.DataFrame) -> pd.DataFrame:
     """``frame`` with its table's columns in the declared order and dtypes; a column the schema
     does not declare is an error (the frame and the table disagree), a missing one is null."""
-    schema = SCHEMAS.get(table)
+    schema = schema_of(table)
     if schema is None:
         return frame.reset_index(drop=True)
     extra = [c for c in frame.columns if c not in schema.names]
@@ -142,7 +154,7 @@ def conform(table: str, frame: pd.DataFrame) -> pd.DataFrame:
 
 def normalise(table: str, frame: pd.DataFrame) -> pd.DataFrame:
     """A frame as read back: declared order, dates and timestamps as ``datetime64[ns]``."""
-    schema = SCHEMAS.get(table)
+    schema = schema_of(table)
     if schema is None or frame.empty and not len(frame.columns):
         return frame
     present = [c for c in schema.names if c in frame.columns]

@@ -30,6 +30,10 @@ class WindowReader:
         """The ``market_observables`` rows (long, one per day) of the same span."""
         return self._window("market_observables", end, window, wide=False)
 
+    def rows(self, table: str, end, window: int) -> pd.DataFrame:
+        """The stored rows of any per-day table over the ``window`` trading days to ``end``."""
+        return self._window(table, end, window, wide=False)
+
     def _window(self, table: str, end, window: int, wide: bool) -> pd.DataFrame:
         first, last = _span(end, window)
         read_from, _ = _span(end, max(window, self.span))

@@ -42,7 +42,9 @@ def symmetrise(cov: np.ndarray) -> np.ndarray:
 
 def check_covariance(cov: ArrayLike, *, name: str, tol: float = 1e-8) -> np.ndarray:
     """Validate a given matrix as a symmetric PSD covariance; return a symmetrised float64 copy."""
-    arr = cov.to_numpy(dtype=np.float64) if isinstance(cov, pd.DataFrame) else np.asarray(cov, float)
+    arr = (
+        cov.to_numpy(dtype=np.float64) if isinstance(cov, pd.DataFrame) else np.asarray(cov, float)
+    )
     if arr.ndim != 2 or arr.shape[0] != arr.shape[1]:
         raise ValueError(f"{name}: covariance must be a square matrix, got shape {arr.shape}")
     if not np.isfinite(arr).all():

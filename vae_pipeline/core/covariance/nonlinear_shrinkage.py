@@ -56,7 +56,7 @@ def shrunk_eigenvalues(lam: np.ndarray, n: int) -> np.ndarray:
     """
     p = lam.shape[0]
     # Keep the min(p, n) non-null eigenvalues (the largest ones); guard tiny rounding negatives.
-    top = lam[max(0, p - n):]
+    top = lam[max(0, p - n) :]
     top = np.maximum(top, np.finfo(float).eps * max(float(top[-1]), np.finfo(float).tiny))
     h = n ** (-1.0 / 3.0)
     bw = h * top  # locally adaptive bandwidth, one per kernel centre j (columns)
@@ -74,7 +74,9 @@ def shrunk_eigenvalues(lam: np.ndarray, n: int) -> np.ndarray:
         (1.0 / np.pi)
         * (
             3.0 / (10.0 * h**2)
-            + 3.0 / (4.0 * _SQRT5 * h) * (1.0 - 1.0 / (5.0 * h**2))
+            + 3.0
+            / (4.0 * _SQRT5 * h)
+            * (1.0 - 1.0 / (5.0 * h**2))
             * np.log((1.0 + _SQRT5 * h) / (1.0 - _SQRT5 * h))
         )
         * np.mean(1.0 / top)

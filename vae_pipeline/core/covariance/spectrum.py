@@ -33,8 +33,15 @@ def min_eigenvalue(cov: np.ndarray) -> float:
     )
     try:
         # fixed start vector: deterministic, so a re-materialised partition stores the same value
-        top = eigsh(inverse, k=1, which="LA", v0=np.full(n, n**-0.5), tol=1e-10, maxiter=5000,
-                    return_eigenvectors=False)
+        top = eigsh(
+            inverse,
+            k=1,
+            which="LA",
+            v0=np.full(n, n**-0.5),
+            tol=1e-10,
+            maxiter=5000,
+            return_eigenvectors=False,
+        )
     except ArpackNoConvergence:
         return float(np.linalg.eigvalsh(cov)[0])
     return float(1.0 / top[0])

@@ -1,4 +1,4 @@
-"""Covariances implied by a trained VAE / CVAE (see DESIGN.md section 4).
+"""Covariances implied by a trained VAE / CVAE (see docs/architecture.md: numerics).
 
 Reference ("vae", "cvae"): Monte-Carlo systematic part -- decode z ~ N(0, I) with a seeded
 generator, de-standardise, sample covariance -- plus the diagonal of the per-stock variance of the
@@ -188,7 +188,7 @@ class VAECovariance(BaseEstimator):
 
 
 class VAEPosteriorCovariance(VAECovariance):
-    """"vae_posterior": systematic part from the aggregated posterior instead of the prior.
+    """ "vae_posterior": systematic part from the aggregated posterior instead of the prior.
 
     Decodes ``mu_t + sigma_t * eps`` for every training day t (cycled to at least ``n_samples``
     draws), so the systematic covariance reflects the latent scale the encoder actually uses.
@@ -207,7 +207,7 @@ class VAEPosteriorCovariance(VAECovariance):
 
 
 class VAEShrunkCovariance(VAECovariance):
-    """"vae_shrunk": reference systematic part + Ledoit-Wolf-shrunk full residual covariance."""
+    """ "vae_shrunk": reference systematic part + Ledoit-Wolf-shrunk full residual covariance."""
 
     def _residual_covariance(self, residuals: np.ndarray) -> np.ndarray:
         return ledoit_wolf_shrunk(residuals - residuals.mean(axis=0))[0]
@@ -296,7 +296,9 @@ def model_noise_variance(result: TrainResult) -> np.ndarray:
     """Per-stock noise variance of a ``noise="learned"`` model, in return units (N,) float64."""
     log_var = result.model.noise_logvar()
     if log_var is None:
-        raise ValueError("the model was trained with noise='fixed'; it has no learned noise variance")
+        raise ValueError(
+            "the model was trained with noise='fixed'; it has no learned noise variance"
+        )
     var = np.exp(log_var.detach().cpu().numpy().astype(np.float64))
     return var * np.asarray(result.standardiser.scale_, dtype=np.float64) ** 2
 
@@ -318,7 +320,7 @@ class _LearnedNoiseResidual:
 
 
 class VAEHeteroCovariance(_LearnedNoiseResidual, VAECovariance):
-    """"vae_hetero": VAE with a learned per-stock noise variance (``TrainConfig(noise="learned")``).
+    """ "vae_hetero": VAE with a learned per-stock noise variance (``TrainConfig(noise="learned")``).
 
     Systematic part as the reference (prior Monte-Carlo decode); idiosyncratic part
     ``diag(exp(log_noise_var) * scale^2)``. Extra attribute: ``noise_variance_`` (N,).
@@ -326,7 +328,7 @@ class VAEHeteroCovariance(_LearnedNoiseResidual, VAECovariance):
 
 
 class CVAEHeteroCovariance(_LearnedNoiseResidual, CVAECovariance):
-    """"cvae_hetero": the CVAE with a learned per-stock noise variance (shared by the regimes).
+    """ "cvae_hetero": the CVAE with a learned per-stock noise variance (shared by the regimes).
 
     With the default conditional linear decoder it is a regime-conditional factor-analysis model
     whose regime loadings are partially pooled (the CVAE's rival is FA on one regime's days).

@@ -25,15 +25,23 @@ from .models import (
     FittedModels,
     SiblingWarmStart,
     cold_train_config,
+    condition_count,
+    fit_model,
     fit_models,
     model_config,
 )
 from .scoring import score_decision
+from .sweep import SWEEP_BETAS, SWEEP_COLUMNS, sweep_betas
 from .walk_forward import WindowRefit, experiment_estimators
 from .window import regime_labels, training_window_returns
 
 __all__ = [
     "CVAE_MODEL",
+    "SWEEP_BETAS",
+    "SWEEP_COLUMNS",
+    "condition_count",
+    "fit_model",
+    "sweep_betas",
     "DECISION_COLUMNS",
     "VAE_MODEL",
     "Decisions",

@@ -84,6 +84,45 @@ def _is_learned_noise_sibling(key: ModelKey) -> bool:
     return dict(key.overrides) == {"noise": "learned"}
 
 
+def condition_count(regimes: np.ndarray) -> int:
+    """One-hot width of a CVAE trained on ``regimes``: every label seen, and at least two."""
+    return max(int(np.max(regimes)) + 1, 2)
+
+
+def fit_model(
+    key: ModelKey,
+    window: pd.DataFrame,
+    regimes: np.ndarray | None,
+    config: TrainConfig,
+    init_state: dict | None = None,
+    n_conditions: int | None = None,
+    progress: FitProgress | None = None,
+) -> TrainResult:
+    """Train the one model ``key`` names on ``window`` with ``config`` (which already carries
+    ``key``'s overrides, see :func:`model_config`), optionally from ``init_state``. A CVAE kind
+    trains on ``regimes`` (one label per window day)."""
+    conditions = None
+    if key.kind == "cvae":
+        if regimes is None:
+            raise ValueError(f"the {key.label} model needs the window's regime labels")
+        conditions = np.asarray(regimes)
+        n_conditions = n_conditions or condition_count(conditions)
+    callback = None
+    if progress is not None:
+
+        def callback(epoch, total, recon, kl):
+            progress(key, epoch, config.epochs)
+
+    return train_vae(
+        window,
+        config,
+        conditions=conditions,
+        n_conditions=n_conditions,
+        progress=callback,
+        init_state=init_state,
+    )
+
+
 def fit_models(
     window: pd.DataFrame,
     regimes: np.ndarray | None,
@@ -107,31 +146,19 @@ def fit_models(
     for key in sorted(keys, key=lambda k: bool(k.overrides)):
         if key in models:
             continue
-        conditions = None
-        n_conditions = None
-        if key.kind == "cvae":
-            if regimes is None:
-                raise ValueError(f"the {key.label} model needs the window's regime labels")
-            conditions = np.asarray(regimes)
-            if CVAE_MODEL in models:
-                n_conditions = models[CVAE_MODEL].n_conditions
         cfg, state = model_config(config, key), None
         if warm is not None and _is_learned_noise_sibling(key) and key.base in models:
             cfg = warm_config(cfg, warm.epochs, warm.lr)
             state = sibling_state(models[key.base])
-        callback = None
-        if progress is not None:
-
-            def callback(epoch, total, recon, kl, key=key, epochs=cfg.epochs):
-                progress(key, epoch, epochs)
-
-        models[key] = train_vae(
+        base = models.get(ModelKey(key.kind))
+        models[key] = fit_model(
+            key,
             window,
+            regimes,
             cfg,
-            conditions=conditions,
-            n_conditions=n_conditions,
-            progress=callback,
             init_state=state,
+            n_conditions=base.n_conditions if base is not None and key.kind == "cvae" else None,
+            progress=progress,
         )
         seconds += models[key].seconds
         trained.append(key)

@@ -1,4 +1,5 @@
-"""Thin asset functions, grouped by stage; the numerics live in ``vae_pipeline.core``."""
+"""Thin asset functions, grouped by stage: each loads its inputs, calls one ``core`` stage,
+gates, stores. The numerics live in ``vae_pipeline.core``."""
 
 from vae_pipeline.pipeline.assets import (
     anomalies,
@@ -9,15 +10,18 @@ from vae_pipeline.pipeline.assets import (
     models,
     report,
     risk,
+    truth,
 )
+from vae_pipeline.pipeline.assets.report import ON_DEMAND
 
-__all__ = ["build_assets"]
+__all__ = ["ON_DEMAND", "build_assets"]
 
 
 def build_assets(partitions, settings) -> list:
     """Every asset of the graph, wired to one partitions definition and one settings object."""
     return [
         *ingest.build(partitions),
+        *truth.build(partitions, settings),
         *features.build(partitions, settings),
         *models.build(partitions, settings),
         *factors.build(partitions, settings),

@@ -15,12 +15,16 @@ from vae_pipeline.core.panel import window_panel
 from vae_pipeline.core.refit import model_errors
 from vae_pipeline.pipeline.assets.common import (
     DUCKDB_POOL,
+    HISTORY_CHECK,
     PARTITION_COLUMN,
-    non_trading_day_results,
-    partition_day,
+    fill_command,
+    holiday_results,
+    missing_history,
+    trading_partition,
     window_deps,
     with_date,
 )
+from vae_pipeline.pipeline.assets.truth import has_truth, truth_deps
 from vae_pipeline.pipeline.checks import gate, gate_specs
 from vae_pipeline.pipeline.io_managers import RANGE_METADATA
 from vae_pipeline.pipeline.partitions import decision_lag, evaluation_window
@@ -41,6 +45,10 @@ ANOMALY_COLUMNS = [
 
 
 def build(partitions, settings) -> list:
+    # the first partition whose training window lies inside the history: a decision before it
+    # never had a model, so its evaluation is skipped rather than refused
+    first_model_day = shift_trading_days(settings.data.start, settings.evaluation.window - 1)
+
     @asset(
         partitions_def=partitions,
         group_name="evaluation",
@@ -50,28 +58,43 @@ def build(partitions, settings) -> list:
                 partition_mapping=decision_lag(settings), metadata=RANGE_METADATA
             )
         },
-        deps=window_deps(evaluation_window(settings), "raw_returns", "market_observables"),
-        check_specs=gate_specs("anomaly_report", ["errors_finite"]),
+        deps=[
+            *window_deps(evaluation_window(settings), "raw_returns", "market_observables"),
+            *truth_deps(settings),
+        ],
+        check_specs=gate_specs("anomaly_report", ["errors_finite", HISTORY_CHECK]),
         output_required=False,
         pool=DUCKDB_POOL,
+        kinds={"pytorch", "duckdb"},
     )
     def anomaly_report(
         context: AssetExecutionContext,
         training: TrainingResource,
-        source: DataSourceResource,
         store: WindowStore,
+        source: DataSourceResource,
         trained_vae: dict,
     ):
         """Reconstruction error per stock over the window, the top 20 % flagged; and the test of
         the flags made H days earlier: did they draw down more over (d-H, d] (market-residual
         paths), and does the error still predict drawdowns given trailing residual vol?"""
-        if (skipped := non_trading_day_results(context)) is not None:
-            yield from skipped
+        if (day := trading_partition(context)) is None:
+            yield from holiday_results(context)
             return
-        day = partition_day(context)
         days = (
             settings.evaluation.window + settings.evaluation.horizon
         )  # the window of d-H and the holding days after it
+        decision = shift_trading_days(day, -settings.evaluation.horizon)
+        missing = missing_history(
+            store, day, {"raw_returns": days, "market_observables": days}, source.first_day()
+        )
+        if f"{decision:%Y-%m-%d}" not in trained_vae and decision >= first_model_day:
+            missing.append(
+                f"no trained_vae stored for the decision date {decision:%Y-%m-%d}; fill it with: "
+                + fill_command("*trained_vae", pd.DatetimeIndex([decision]))
+            )
+        if missing:
+            yield from gate(context, None, {HISTORY_CHECK: missing})
+            return
         raw_returns = store.returns(day, days)
         observables = store.observables(day, days)
         market = observables.assign(date=pd.to_datetime(observables["date"])).set_index("date")[
@@ -80,11 +103,11 @@ def build(partitions, settings) -> list:
         window, problems = window_panel(raw_returns, day, settings.evaluation.window)
         report = model_errors(trained_vae[f"{day:%Y-%m-%d}"], window, market)
         report["flagged"] = flag_anomalies(report["recon_error"])
-        planted = source.get().planted_anomalies()
+        truth = store.ground_truth(day) if has_truth(settings) else None
+        planted = truth.planted if truth is not None else None
         report["planted"] = (
             planted.reindex(report.index).astype(float) if planted is not None else np.nan
         )
-        decision = shift_trading_days(day, -settings.evaluation.horizon)
         metadata: dict = {"flagged": int(report["flagged"].sum())}
         report[["decision_date", "decision_error", "decision_flagged", "later_drawdown"]] = [
             pd.NaT,
@@ -115,7 +138,9 @@ def build(partitions, settings) -> list:
                     {k: v for k, v in test.model_dump().items() if isinstance(v, float)}
                 )
         else:
-            metadata["evaluation"] = f"no VAE stored for the decision date {decision:%Y-%m-%d}"
+            metadata["evaluation"] = (
+                f"none: the decision date {decision:%Y-%m-%d} is before the first full window"
+            )
         frame = report.rename_axis("ticker").reset_index()
         frame["flagged"] = frame["flagged"].astype(bool)
         errs = (
@@ -124,7 +149,7 @@ def build(partitions, settings) -> list:
         yield from gate(
             context,
             with_date(frame, day, ANOMALY_COLUMNS),
-            {"errors_finite": errs + problems},
+            {"errors_finite": errs + problems, HISTORY_CHECK: []},
             metadata,
         )
 

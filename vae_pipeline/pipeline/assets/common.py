@@ -1,7 +1,18 @@
-"""Small helpers shared by the asset modules."""
+"""What every partitioned asset opens with, written once: the partition's day (or the vacuous
+results of an exchange holiday), the history it needs (a gate naming what is missing and the
+command that fills it), and the fixed-column frame it stores."""
+
+from __future__ import annotations
 
 import pandas as pd
-from dagster import AssetCheckResult, AssetDep, MetadataValue
+from dagster import (
+    AssetCheckResult,
+    AssetDep,
+    MetadataValue,
+    TableColumn,
+    TableRecord,
+    TableSchema,
+)
 
 from vae_pipeline.core.calendar import is_trading_day
 
@@ -9,31 +20,30 @@ from vae_pipeline.core.calendar import is_trading_day
 # one step at a time, because DuckDB locks the whole file per process.
 DUCKDB_POOL = "duckdb"
 PARTITION_COLUMN = {"partition_expr": "date"}
+DEFINITIONS_MODULE = "vae_pipeline.pipeline.definitions"
+# The blocking check of every asset that reads stored history beyond its own inputs.
+HISTORY_CHECK = "history_complete"
 
 
 def window_deps(mapping, *names: str) -> list[AssetDep]:
     """The trailing windows an asset reads through ``WindowStore`` (not as Dagster inputs, see
-    ``vae_pipeline.pipeline.window_store``), declared with their partition mapping for the lineage.
-
-    The model, factor and risk assets read the returns window of ``standardised_panel`` (its
-    admitted names over [d-W+1, d]: "the z-panel is the window through the scaler"), so they
-    depend on ``standardised_panel`` and reach ``raw_returns`` through it, as in DESIGN.md's
-    graph; only ``standardised_panel`` and ``anomaly_report`` declare the ``raw_returns`` window."""
+    ``vae_pipeline.pipeline.window_store``), declared with their partition mapping for the
+    lineage and the backfill order."""
     return [AssetDep(name, partition_mapping=mapping) for name in names]
 
 
-def partition_day(context) -> pd.Timestamp:
-    """The partition's day (partition d = as of the close of day d)."""
-    return pd.Timestamp(context.partition_key)
-
-
-def non_trading_day_results(context) -> list[AssetCheckResult] | None:
-    """None on a trading day; on an exchange holiday the (vacuously passed) check results to
-    yield instead of an output: nothing to refit, nothing stored, downstream skipped."""
-    day = partition_day(context)
+def trading_partition(context) -> pd.Timestamp | None:
+    """The partition's day (partition d = as of the close of day d), or None on an exchange
+    holiday (nothing to compute, nothing stored: see :func:`holiday_results`)."""
+    day = pd.Timestamp(context.partition_key)
     if is_trading_day(day):
-        return None
+        return day
     context.log.info(f"{day:%Y-%m-%d} is not a trading day: nothing to compute, nothing stored")
+    return None
+
+
+def holiday_results(context) -> list[AssetCheckResult]:
+    """The (vacuously passed) check results a holiday partition yields instead of an output."""
     return [
         AssetCheckResult(
             check_name=spec.name, passed=True, metadata={"skipped": "not a trading day"}
@@ -42,13 +52,53 @@ def non_trading_day_results(context) -> list[AssetCheckResult] | None:
     ]
 
 
+def fill_command(assets: str, days: pd.DatetimeIndex) -> str:
+    """The ``dagster asset materialize`` command that stores ``assets`` on ``days``."""
+    first, last = f"{days.min():%Y-%m-%d}", f"{days.max():%Y-%m-%d}"
+    where = f"--partition {first}" if first == last else f"--partition-range {first}...{last}"
+    return f"dagster asset materialize -m {DEFINITIONS_MODULE} --select '{assets}' {where}"
+
+
+def missing_history(store, day: pd.Timestamp, needs: dict[str, int], start) -> list[str]:
+    """One line per table of ``needs`` (table -> trading days up to ``day``) that lacks days
+    on or after the first partition ``start``, naming the missing range and the command that
+    fills it (empty when all is stored; days before ``start`` cannot be filled, and the
+    window gates say so in their own words)."""
+    problems = []
+    for table, days in needs.items():
+        missing = store.missing_days(table, day, days)
+        missing = missing[missing >= pd.Timestamp(start)]
+        if len(missing):
+            problems.append(
+                f"{table} holds no rows for {len(missing)} of the {days} trading days up to "
+                f"{day:%Y-%m-%d} ({missing.min():%Y-%m-%d} .. {missing.max():%Y-%m-%d}); fill "
+                f"them with: {fill_command(table, missing)}"
+            )
+    return problems
+
+
 def markdown_table(frame: pd.DataFrame, floatfmt: str = ".4f") -> MetadataValue:
     """A frame as a markdown table for the Dagster UI."""
     return MetadataValue.md(frame.to_markdown(index=False, floatfmt=floatfmt))
 
 
+def table_metadata(frame: pd.DataFrame) -> MetadataValue:
+    """A small frame as a Dagster table (sortable in the UI)."""
+    kinds = {"f": "float", "i": "int", "b": "bool"}
+    schema = TableSchema(
+        columns=[TableColumn(str(c), kinds.get(frame[c].dtype.kind, "string")) for c in frame]
+    )
+    records = [
+        TableRecord(
+            {str(k): (v if not isinstance(v, float) or v == v else None) for k, v in row.items()}
+        )
+        for row in frame.to_dict(orient="records")
+    ]
+    return MetadataValue.table(records=records, schema=schema)
+
+
 def with_date(frame: pd.DataFrame, day: pd.Timestamp, columns: list[str]) -> pd.DataFrame:
-    """Prepend the partition column and fix the column order (DuckDB inserts by position)."""
+    """Prepend the partition column and fix the column order (tables are stored by position)."""
     out = frame.copy()
     out.insert(0, "date", pd.Timestamp(day))
     return out[["date", *columns]]

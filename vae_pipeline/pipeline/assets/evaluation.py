@@ -11,7 +11,6 @@ from dagster import (
     AssetCheckSeverity,
     AssetExecutionContext,
     AssetIn,
-    Failure,
     Output,
     asset,
 )
@@ -21,23 +20,36 @@ from vae_pipeline.core.horse_race import summarise_scorecards
 from vae_pipeline.core.refit import score_decision
 from vae_pipeline.pipeline.assets.common import (
     DUCKDB_POOL,
+    HISTORY_CHECK,
     PARTITION_COLUMN,
-    markdown_table,
-    non_trading_day_results,
-    partition_day,
+    fill_command,
+    holiday_results,
+    missing_history,
+    table_metadata,
+    trading_partition,
     window_deps,
     with_date,
 )
 from vae_pipeline.pipeline.checks import gate, gate_specs
 from vae_pipeline.pipeline.partitions import decision_lag
-from vae_pipeline.pipeline.resources import TrainingResource
+from vae_pipeline.pipeline.resources import DataSourceResource
 from vae_pipeline.pipeline.window_store import WindowStore
 
 SCORECARD_COLUMNS = ["decision_date", "estimator", "realised_vol", "predicted_vol", "n_days"]
+# What stores a decision: the assets a missing decision date's fill command names.
+DECISION_CHAIN = "*covariance_estimates"
+
+
+def _losing(vol: pd.Series) -> list[str]:
+    """The drift alert: the VAE's realised vol above Ledoit-Wolf's."""
+    if vol["vae"] > vol["ledoit_wolf"]:
+        return [f"vae {vol['vae']:.4f} > ledoit_wolf {vol['ledoit_wolf']:.4f}"]
+    return []
 
 
 def build(partitions, settings) -> list:
     lag_in = AssetIn(partition_mapping=decision_lag(settings))
+    horizon = settings.evaluation.horizon
 
     @asset(
         partitions_def=partitions,
@@ -46,79 +58,79 @@ def build(partitions, settings) -> list:
         ins={"covariance_estimates": lag_in},
         deps=window_deps(decision_lag(settings), "raw_returns"),
         check_specs=gate_specs(
-            "minvar_scorecard", ["every_estimator_scored"], warn=["vae_beats_ledoit_wolf"]
+            "minvar_scorecard",
+            ["every_estimator_scored", HISTORY_CHECK],
+            warn=["vae_beats_ledoit_wolf"],
         ),
         output_required=False,
         pool=DUCKDB_POOL,
+        kinds={"duckdb"},
     )
     def minvar_scorecard(
         context: AssetExecutionContext,
-        training: TrainingResource,
         store: WindowStore,
+        source: DataSourceResource,
         covariance_estimates: pd.DataFrame,
     ):
         """Out-of-sample score of the min-variance decision made H trading days earlier: each
         estimator's realised annualised vol over (d-H, d] beside the vol it predicted."""
-        if (skipped := non_trading_day_results(context)) is not None:
-            yield from skipped
+        if (day := trading_partition(context)) is None:
+            yield from holiday_results(context)
             return
-        day = partition_day(context)
-        decision = shift_trading_days(day, -settings.evaluation.horizon)
+        decision = shift_trading_days(day, -horizon)
         weights = covariance_estimates[pd.to_datetime(covariance_estimates["date"]) == decision]
+        missing = missing_history(store, day, {"raw_returns": horizon}, source.first_day())
         if weights.empty:
-            raise Failure(
+            missing.append(
                 f"no covariance_estimates stored for the decision date {decision:%Y-%m-%d} "
-                f"(= {day:%Y-%m-%d} - {settings.evaluation.horizon} trading days): materialise that partition first",
+                f"(= {day:%Y-%m-%d} - {horizon} trading days); fill it with: "
+                + fill_command(DECISION_CHAIN, pd.DatetimeIndex([decision]))
             )
-        held = store.returns(
-            day, settings.evaluation.horizon
-        )  # what is stored of the H days (d-H, d]
-        scores = score_decision(weights, held).assign(decision_date=decision)
-        expected = set(weights["estimator"])
-        scored = set(scores.loc[np.isfinite(scores["realised_vol"]), "estimator"])
-        problems = {
-            "every_estimator_scored": [f"not scored: {sorted(expected - scored)}"]
-            if expected - scored
-            else []
-        }
-        if len(held) < settings.evaluation.horizon:
-            problems["every_estimator_scored"].append(
-                f"only {len(held)} of {settings.evaluation.horizon} holding days stored"
-            )
+        if missing:
+            yield from gate(context, None, {HISTORY_CHECK: missing})
+            return
+        scores = score_decision(weights, store.returns(day, horizon)).assign(decision_date=decision)
+        unscored = set(weights["estimator"]) - set(
+            scores.loc[np.isfinite(scores["realised_vol"]), "estimator"]
+        )
         vol = scores.set_index("estimator")["realised_vol"]
-        warn = {}
-        if {"vae", "ledoit_wolf"} <= set(vol.index):
-            warn["vae_beats_ledoit_wolf"] = (
-                [f"vae {vol['vae']:.4f} > ledoit_wolf {vol['ledoit_wolf']:.4f}"]
-                if vol["vae"] > vol["ledoit_wolf"]
-                else []
-            )
+        problems = {
+            "every_estimator_scored": [f"not scored: {sorted(unscored)}"] if unscored else [],
+            HISTORY_CHECK: [],
+        }
+        warn = (
+            {"vae_beats_ledoit_wolf": _losing(vol)}
+            if {"vae", "ledoit_wolf"} <= set(vol.index)
+            else {}
+        )
         metadata = {
             "decision_date": str(decision.date()),
-            "scorecard": markdown_table(scores.sort_values("realised_vol")),
+            "scorecard": table_metadata(
+                scores.sort_values("realised_vol")[["estimator", "realised_vol", "predicted_vol"]]
+            ),
             **{f"vol_{k}": float(v) for k, v in vol.items()},
         }
-        yield from gate(
-            context, with_date(scores, day, SCORECARD_COLUMNS), problems, metadata, warnings=warn
-        )
+        frame = with_date(scores, day, SCORECARD_COLUMNS)
+        yield from gate(context, frame, problems, metadata, warnings=warn)
 
     @asset(
         group_name="evaluation",
         ins={"minvar_scorecard": AssetIn()},
         pool=DUCKDB_POOL,
+        kinds={"duckdb"},
         check_specs=gate_specs("horse_race", [], warn=["vae_beats_ledoit_wolf"]),
     )
     def horse_race(context: AssetExecutionContext, minvar_scorecard: pd.DataFrame):
         """Walk-forward summary over every scored partition: mean and RMS realised vol per
         estimator, gap to the oracle, and the mean difference to Ledoit-Wolf and PCA with a
         95 % interval from non-overlapping holding periods."""
-        summary = summarise_scorecards(minvar_scorecard, horizon=settings.evaluation.horizon)
+        summary = summarise_scorecards(minvar_scorecard, horizon=horizon)
         scored = int(minvar_scorecard["date"].nunique()) if len(minvar_scorecard) else 0
         yield Output(
             summary,
             metadata={
                 "scored_partitions": scored,
-                "horse_race": markdown_table(summary),
+                "horse_race": table_metadata(summary),
                 **{f"rms_vol_{r.estimator}": float(r.rms_vol) for r in summary.itertuples()},
             },
         )

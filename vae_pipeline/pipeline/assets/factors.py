@@ -6,17 +6,20 @@ from dagster import AssetExecutionContext, AssetIn, asset
 
 from vae_pipeline.core.embedding import embed
 from vae_pipeline.core.interpretation import baseline_latents, interpret
-from vae_pipeline.core.refit import latents_wide, training_window_returns
+from vae_pipeline.core.refit import latents_wide
 from vae_pipeline.core.training import TrainResult
 from vae_pipeline.pipeline.assets.common import (
     DUCKDB_POOL,
+    HISTORY_CHECK,
     PARTITION_COLUMN,
+    holiday_results,
     markdown_table,
-    non_trading_day_results,
-    partition_day,
+    missing_history,
+    trading_partition,
     window_deps,
     with_date,
 )
+from vae_pipeline.pipeline.assets.truth import has_truth, truth_deps
 from vae_pipeline.pipeline.checks import gate, gate_specs
 from vae_pipeline.pipeline.partitions import training_window
 from vae_pipeline.pipeline.resources import DataSourceResource, TrainingResource
@@ -29,6 +32,7 @@ EMBEDDING_COLUMNS = ["ticker", "sector", "x", "y", "method"]
 
 def build(partitions, settings) -> list:
     window = training_window(settings)
+    window_days = settings.evaluation.window
 
     @asset(
         partitions_def=partitions,
@@ -38,6 +42,7 @@ def build(partitions, settings) -> list:
         check_specs=gate_specs("latent_factors", ["latents_finite"]),
         output_required=False,
         pool=DUCKDB_POOL,
+        kinds={"pytorch", "duckdb"},
     )
     def latent_factors(
         context: AssetExecutionContext,
@@ -47,16 +52,10 @@ def build(partitions, settings) -> list:
         standardised_panel: pd.DataFrame,
     ):
         """The VAE's posterior-mean factor series over the window (long: obs_date, latent, value)."""
-        if (skipped := non_trading_day_results(context)) is not None:
-            yield from skipped
+        if (day := trading_partition(context)) is None:
+            yield from holiday_results(context)
             return
-        day = partition_day(context)
-        window = training_window_returns(
-            store.returns(day, settings.evaluation.window),
-            standardised_panel,
-            day,
-            settings.evaluation.window,
-        )
+        window = store.training_window(day, settings.evaluation.window, standardised_panel)
         means = trained_vae.encode_mean(window)
         names = [f"z{i + 1}" for i in range(means.shape[1])]
         frame = pd.DataFrame(means, index=window.index, columns=names)
@@ -80,43 +79,49 @@ def build(partitions, settings) -> list:
         group_name="factors",
         metadata=PARTITION_COLUMN,
         ins={"latent_factors": AssetIn(), "standardised_panel": AssetIn()},
-        deps=window_deps(window, "market_observables"),
+        deps=[*window_deps(window, "market_observables"), *truth_deps(settings, window)],
+        check_specs=gate_specs("factor_interpretation", [HISTORY_CHECK]),
         pool=DUCKDB_POOL,
         output_required=False,
+        kinds={"scikitlearn", "duckdb"},
     )
     def factor_interpretation(
         context: AssetExecutionContext,
         training: TrainingResource,
-        source: DataSourceResource,
         store: WindowStore,
+        source: DataSourceResource,
         latent_factors: pd.DataFrame,
         standardised_panel: pd.DataFrame,
     ):
         """|corr| of each latent with the market, the volatility index and the macro slope
         (levels and daily changes); on synthetic data, the R^2 of each true factor on all
         latents, with PCA(k) and factor analysis(k) on the same window beside it."""
-        if (skipped := non_trading_day_results(context)) is not None:
-            yield from skipped
+        if (day := trading_partition(context)) is None:
+            yield from holiday_results(context)
             return
-        day = partition_day(context)
-        window = training_window_returns(
-            store.returns(day, settings.evaluation.window),
-            standardised_panel,
-            day,
-            settings.evaluation.window,
-        )
+        needs = {
+            "market_observables": window_days,
+            **({"ground_truth": window_days} if has_truth(settings) else {}),
+        }
+        if missing := missing_history(store, day, needs, source.first_day()):
+            yield from gate(context, None, {HISTORY_CHECK: missing})
+            return
+        window = store.training_window(day, window_days, standardised_panel)
         latents = latents_wide(latent_factors)
         k = latents.shape[1]
         observables = store.observables(day, settings.evaluation.window)
         observables = observables.assign(date=pd.to_datetime(observables["date"])).set_index("date")
         observables = observables.loc[window.index, ["market", "volatility", "macro_slope"]]
-        truth = source.get().true_factors(window.index[0], day)
+        truth = store.true_factors(day, window_days) if has_truth(settings) else None
         baselines = {
             m: baseline_latents(window, k, method=m, seed=training.seed)
             for m in ("pca", "factor_analysis")
         }
         result = interpret(
-            latents, observables, truth.loc[window.index] if truth is not None else None, baselines
+            latents,
+            observables,
+            truth.reindex(window.index) if truth is not None else None,
+            baselines,
         )
         rows = [
             ("abs_corr", "vae", latent, target, value)
@@ -142,7 +147,8 @@ def build(partitions, settings) -> list:
                 .rename_axis("factor")
                 .reset_index()
             )
-        yield from gate(context, with_date(frame, day, INTERPRETATION_COLUMNS), {}, metadata)
+        frame = with_date(frame, day, INTERPRETATION_COLUMNS)
+        yield from gate(context, frame, {HISTORY_CHECK: []}, metadata)
 
     @asset(
         partitions_def=partitions,
@@ -152,6 +158,7 @@ def build(partitions, settings) -> list:
         check_specs=gate_specs("stock_embedding", ["embedding_finite"]),
         output_required=False,
         pool=DUCKDB_POOL,
+        kinds={"scikitlearn", "duckdb"},
     )
     def stock_embedding(
         context: AssetExecutionContext,
@@ -163,16 +170,10 @@ def build(partitions, settings) -> list:
     ):
         """Each stock's loadings on the latent factors, mapped to 2-D (PCA by default, UMAP
         when configured and installed), with its sector and the sector silhouette score."""
-        if (skipped := non_trading_day_results(context)) is not None:
-            yield from skipped
+        if (day := trading_partition(context)) is None:
+            yield from holiday_results(context)
             return
-        day = partition_day(context)
-        window = training_window_returns(
-            store.returns(day, settings.evaluation.window),
-            standardised_panel,
-            day,
-            settings.evaluation.window,
-        )
+        window = store.training_window(day, settings.evaluation.window, standardised_panel)
         sectors = source.get().sectors().reindex(window.columns).fillna("Unknown")
         coords, result = embed(
             window,

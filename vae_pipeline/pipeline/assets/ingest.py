@@ -17,7 +17,7 @@ from vae_pipeline.sources.base import (
 )
 
 
-def _span(context: AssetExecutionContext) -> tuple[pd.Timestamp, pd.Timestamp]:
+def partition_span(context: AssetExecutionContext) -> tuple[pd.Timestamp, pd.Timestamp]:
     """First and last calendar day of the run's partitions (one day, or a backfill range)."""
     window = context.partition_time_window
     start = pd.Timestamp(window.start).tz_localize(None)
@@ -59,6 +59,7 @@ def build(partitions) -> list:
         ),
         output_required=False,
         pool=DUCKDB_POOL,
+        kinds={"duckdb", "pandas"},
     )
     def raw_returns(context: AssetExecutionContext, source: DataSourceResource):
         """Daily simple returns of every name (long: date, ticker, ret), one partition per day.
@@ -69,7 +70,7 @@ def build(partitions) -> list:
         ticker), thin cross-sections, and an empty cross-section on a trading day (an exchange
         holiday, or a day before the source's history begins, stores nothing, by design).
         """
-        start, end = _span(context)
+        start, end = partition_span(context)
         data = source.get()
         long = data.returns(start, end)
         long = long[(long["date"] >= start) & (long["date"] <= end)][RETURNS_COLUMNS]
@@ -97,11 +98,12 @@ def build(partitions) -> list:
         check_specs=gate_specs("market_observables", ["observables_valid"]),
         output_required=False,
         pool=DUCKDB_POOL,
+        kinds={"duckdb", "pandas"},
     )
     def market_observables(context: AssetExecutionContext, source: DataSourceResource):
         """Market return, a volatility index (VIX-like), a macro slope (term spread) and the
         regime label (0 expansion, 1 contraction, from the trailing market trend) per day."""
-        start, end = _span(context)
+        start, end = partition_span(context)
         data = source.get()
         obs = data.observables(start, end)
         obs = obs[(obs["date"] >= start) & (obs["date"] <= end)][OBSERVABLE_COLUMNS]

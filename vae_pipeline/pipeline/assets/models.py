@@ -1,10 +1,15 @@
-"""Models: the VAE and the regime-conditional VAE, refit on the trailing window.
+"""Models: one asset per model the estimator registry needs, refit on the trailing window.
 
-Warm start (``VAE_PIPELINE_WARM_START=1``, off by default): each model asset also reads its own
-partitions of the previous week (a self-dependency, drawn in the asset graph; a backfill then
-runs the partitions in date order) and, while the run's ``warm_start`` is on, seeds the refit
-with the latest of them and trains ``warm_epochs`` at ``warm_lr`` (``core.warm_start``). The
-materialisation's ``warm_started_from`` names the partition used, or why the fit started cold.
+The registry (``core.covariance.registry``) names the model each estimator reads; every
+distinct one is an asset here (``trained_vae``, ``trained_cvae``, their learned-noise siblings,
+...), so training shows in the lineage and happens nowhere else. Each fits through
+``core.refit.fit_model``.
+
+Warm start (``VAE_PIPELINE_WARM_START=1``, off by default): a plain model also reads its own
+partitions of the previous week (a self-dependency: a backfill then runs them in date order)
+and, while the run's ``warm_start`` is on, starts from the latest of them for ``warm_epochs`` at
+``warm_lr``; a sibling (e.g. learned noise) starts from the same day's plain model instead.
+``warm_started_from`` in the metadata names the seed, or why the fit started cold.
 """
 
 import time
@@ -22,21 +27,24 @@ from dagster import (
     asset,
 )
 
-from vae_pipeline.core.refit import regime_labels, training_window_returns
-from vae_pipeline.core.training import TrainResult, train_vae
-from vae_pipeline.core.warm_start import previous_state, warm_config
+from vae_pipeline.core.covariance import REGISTRY, ModelKey, model_keys
+from vae_pipeline.core.refit import fit_model, model_config, regime_labels
+from vae_pipeline.core.training import TrainConfig, TrainResult
+from vae_pipeline.core.warm_start import previous_state, sibling_state, warm_config
 from vae_pipeline.pipeline.assets.common import (
     DUCKDB_POOL,
+    HISTORY_CHECK,
     PARTITION_COLUMN,
+    holiday_results,
     markdown_table,
-    non_trading_day_results,
-    partition_day,
+    missing_history,
+    trading_partition,
     window_deps,
 )
 from vae_pipeline.pipeline.checks import gate, gate_specs
 from vae_pipeline.pipeline.io_managers import RANGE_METADATA
 from vae_pipeline.pipeline.partitions import training_window
-from vae_pipeline.pipeline.resources import TrainingResource
+from vae_pipeline.pipeline.resources import DataSourceResource, TrainingResource
 from vae_pipeline.pipeline.window_store import WindowStore
 
 TRAINING_CHECKS = ["loss_finite_decreasing", "weights_finite", "kl_nonnegative"]
@@ -47,163 +55,144 @@ PREVIOUS_WEEK = {"start_offset": -5, "end_offset": -1}
 # this fraction above where it started (a cold fit's must fall).
 WARM_LOSS_TOLERANCE = 0.02
 PROGRESS_SECONDS = 5.0
+MODEL_KEYS = model_keys(list(REGISTRY))
 
 
-def _seed(training, previous: dict[str, TrainResult] | None, window, n_conditions: int, day):
-    """(train training, initial weights or None, ``warm_started_from``) of one fit."""
-    cfg = training.train_config()
+def model_asset_name(key: ModelKey) -> str:
+    """``trained_vae``, ``trained_cvae``, ``trained_vae_learned_noise``, ..."""
+    return "trained_" + key.kind + "".join(f"_{value}_{name}" for name, value in key.overrides)
+
+
+def _seed(training: TrainingResource, key: ModelKey, window, previous, base, n_conditions, day):
+    """(train config, initial weights or None, ``warm_started_from``) of one fit."""
+    cfg = model_config(training.train_config(), key)
     if not training.warm_start:
         return cfg, None, "cold (warm_start off)"
+    warm = warm_config(cfg, training.warm_epochs, training.warm_lr)
+    if key.overrides:  # a sibling refines the same window's plain model
+        return warm, sibling_state(base), f"the day's {model_asset_name(key.base)}"
     if previous is None:
         raise Failure(
             "warm_start is on but this asset was built without its previous partitions: "
             "set VAE_PIPELINE_WARM_START=1 (it adds the lineage) or turn warm_start off"
         )
-    earlier = sorted(key for key in previous if pd.Timestamp(key) < day)
+    earlier = sorted(k for k in previous if pd.Timestamp(k) < day)
     if not earlier:
         return cfg, None, "cold: no model stored in the previous week"
     state, why = previous_state(previous[earlier[-1]], window.columns, cfg, n_conditions)
-    if state is None:
-        return cfg, None, f"cold: {why}"
-    seeded = warm_config(cfg, training.warm_epochs, training.warm_lr)
-    return seeded, state, earlier[-1]
+    return (warm, state, earlier[-1]) if state is not None else (cfg, None, f"cold: {why}")
 
 
-def _train(context, training, window: pd.DataFrame, conditions, name: str, previous=None):
-    n_cond = 0 if conditions is None else max(int(np.max(conditions)) + 1, 2)
-    cfg, state, source = _seed(training, previous, window, n_cond, partition_day(context))
-    logged = [time.monotonic()]
-
-    def progress(epoch, total, recon, kl):
-        # a log line is an event the instance stores (~7 ms each in SQLite): one every few
-        # seconds of a long fit, and the last epoch's (the curve is in the metadata)
-        if epoch == cfg.epochs or time.monotonic() - logged[0] >= PROGRESS_SECONDS:
-            logged[0] = time.monotonic()
-            context.log.info(
-                f"{name} epoch {epoch}/{cfg.epochs}: loss {total:.3f} (recon {recon:.3f}, kl {kl:.3f})"
-            )
-
-    result = train_vae(
-        window,
-        cfg,
-        conditions=conditions,
-        n_conditions=n_cond or None,
-        progress=progress,
-        init_state=state,
-    )
+def _problems(result: TrainResult, seeded: bool) -> dict[str, list[str]]:
+    """The training gates: a cold fit's loss must fall, a seeded one's must not rise much."""
     history = result.history
     first, last = history["total"].iloc[0], history["total"].iloc[-1]
-    fell = last < first if state is None else last <= first * (1 + WARM_LOSS_TOLERANCE)
+    fell = last <= first * (1 + WARM_LOSS_TOLERANCE) if seeded else last < first
     weights_ok = all(torch.isfinite(p).all().item() for p in result.model.parameters())
-    problems = {
+    return {
         "loss_finite_decreasing": []
         if np.isfinite(history["total"]).all() and fell
-        else [f"loss went {first:.4g} -> {last:.4g}" + (" (warm start)" if state else "")],
+        else [f"loss went {first:.4g} -> {last:.4g}" + (" (warm start)" if seeded else "")],
         "weights_finite": [] if weights_ok else ["non-finite model weights"],
         "kl_nonnegative": []
         if (history["kl"] >= -1e-6).all()
         else [f"min KL {history['kl'].min():.3g} < 0"],
     }
-    metadata = {
-        "warm_started_from": source,
-        "final_loss": float(last),
+
+
+def _metadata(result: TrainResult, seeded_from: str, names: int) -> dict:
+    history = result.history
+    return {
+        "warm_started_from": seeded_from,
+        "final_loss": float(history["total"].iloc[-1]),
         "final_recon": float(history["recon"].iloc[-1]),
         "final_kl": float(history["kl"].iloc[-1]),
         "epochs_run": int(len(history)),
         "train_seconds": float(result.seconds),
         "device": result.device,
-        "names": int(window.shape[1]),
+        "names": names,
         "loss_curve": markdown_table(history.iloc[:: max(len(history) // 10, 1)]),
     }
-    return result, problems, metadata
 
 
-def _model_asset(name: str, description: str, partitions, settings, deps, fit):
-    """A model asset; with ``settings.model.warm_start`` it also reads its previous week."""
+def _progress(context, name: str, config: TrainConfig):
+    """A log line every few seconds of a long fit (each line is a stored event), and the last."""
+    logged = [time.monotonic()]
+
+    def progress(key, epoch, total):
+        if epoch == total or time.monotonic() - logged[0] >= PROGRESS_SECONDS:
+            logged[0] = time.monotonic()
+            context.log.info(f"{name} epoch {epoch}/{total}")
+
+    return progress
+
+
+def _model_asset(key: ModelKey, partitions, settings):
+    name, window_days = model_asset_name(key), settings.evaluation.window
     ins = {"standardised_panel": AssetIn()}
-    if settings.model.warm_start:
+    warm = settings.model.warm_start
+    if warm and key.overrides:
+        ins["base"] = AssetIn(model_asset_name(key.base))
+    elif warm:
         with warnings.catch_warnings():  # allow_nonexistent_upstream_partitions is beta
             warnings.simplefilter("ignore", BetaWarning)
             previous_week = TimeWindowPartitionMapping(
                 **PREVIOUS_WEEK, allow_nonexistent_upstream_partitions=True
             )
         ins["previous"] = AssetIn(name, partition_mapping=previous_week, metadata=RANGE_METADATA)
-    spec = dict(
+    conditional = key.kind == "cvae"
+    history = {"market_observables": window_days} if conditional else {}
+
+    @asset(
         name=name,
-        description=description,
+        description=f"The {key.label} model refit on the window [d-W+1, d]: weights (loaded with "
+        "weights_only=True), config, scaler and per-epoch training history (total, "
+        "reconstruction, KL)" + (", conditioned on the regime label." if conditional else "."),
         partitions_def=partitions,
         group_name="models",
         metadata=PARTITION_COLUMN,
         ins=ins,
-        deps=deps,
-        check_specs=gate_specs(name, TRAINING_CHECKS),
+        deps=window_deps(training_window(settings), *history),
+        check_specs=gate_specs(name, [*TRAINING_CHECKS, *([HISTORY_CHECK] if history else [])]),
         output_required=False,
         pool=DUCKDB_POOL,
         io_manager_key="model_io_manager",  # a TrainResult (vae_pipeline.store.models)
+        kinds={"pytorch"},
     )
-    if settings.model.warm_start:
-
-        @asset(**spec)
-        def with_previous(
-            context: AssetExecutionContext,
-            training: TrainingResource,
-            store: WindowStore,
-            standardised_panel: pd.DataFrame,
-            previous: dict,
-        ):
-            yield from fit(context, training, store, standardised_panel, previous)
-
-        return with_previous
-
-    @asset(**spec)
-    def cold_only(
+    def trained_model(
         context: AssetExecutionContext,
         training: TrainingResource,
         store: WindowStore,
+        source: DataSourceResource,
         standardised_panel: pd.DataFrame,
+        **seeds,  # warm start only: "previous" (its previous week) or "base" (the day's plain model)
     ):
-        yield from fit(context, training, store, standardised_panel, None)
-
-    return cold_only
-
-
-def _fit(conditional: bool, settings):
-    name = "cvae" if conditional else "vae"
-
-    def fit(context, training, store, standardised_panel, previous):
-        if (skipped := non_trading_day_results(context)) is not None:
-            yield from skipped
+        if (day := trading_partition(context)) is None:
+            yield from holiday_results(context)
             return
-        day = partition_day(context)
-        window = training_window_returns(
-            store.returns(day, settings.evaluation.window),
-            standardised_panel,
-            day,
-            settings.evaluation.window,
-        )
+        if missing := missing_history(store, day, history, source.first_day()):
+            yield from gate(context, None, {HISTORY_CHECK: missing})
+            return
+        window = store.training_window(day, window_days, standardised_panel)
         regimes = (
-            regime_labels(store.observables(day, settings.evaluation.window), window.index)
+            regime_labels(store.observables(day, window_days), window.index)
             if conditional
             else None
         )
-        yield from gate(context, *_train(context, training, window, regimes, name, previous))
+        n_cond = max(int(np.max(regimes)) + 1, 2) if conditional else 0
+        cfg, state, seeded_from = _seed(
+            training, key, window, seeds.get("previous"), seeds.get("base"), n_cond, day
+        )
+        result = fit_model(key, window, regimes, cfg, init_state=state,
+                           progress=_progress(context, name, cfg))  # fmt: skip
+        problems = {
+            **_problems(result, state is not None),
+            **({HISTORY_CHECK: []} if history else {}),
+        }
+        yield from gate(context, result, problems, _metadata(result, seeded_from, window.shape[1]))
 
-    return fit
+    return trained_model
 
 
 def build(partitions, settings) -> list:
-    window = training_window(settings)
-    trained_vae = _model_asset(
-        "trained_vae",
-        "The VAE refit on the window: weights (a BLOB, loaded with weights_only=True), its "
-        "training, scaler and per-epoch training history (total, reconstruction, KL).",
-        partitions, settings, [], _fit(conditional=False, settings=settings),
-    )  # fmt: skip
-    trained_cvae = _model_asset(
-        "trained_cvae",
-        "The conditional VAE: the one-hot regime label (expansion / contraction) appended to "
-        "encoder and decoder inputs, refit on the same window as the VAE.",
-        partitions, settings, window_deps(window, "market_observables"),
-        _fit(conditional=True, settings=settings),
-    )  # fmt: skip
-    return [trained_vae, trained_cvae]
+    return [_model_asset(key, partitions, settings) for key in MODEL_KEYS]

@@ -1,11 +1,10 @@
-"""Report: one self-contained HTML page per partition, built from the stored tables.
+"""Report: one self-contained HTML page per partition, built from what is stored; and the beta
+sweep, the one figure that needs training, as an on-demand asset of its own.
 
-Partitioned like the rest of the graph, so each day's materialisation leaves its own file,
-``<db folder>/reports/report_<day>.html`` (plotly.js inlined: it opens offline, no server),
-and one small file per figure under ``reports/figures/`` for the Dagster UI's metadata.
-It reads DuckDB directly (partition-filtered SQL, one short connection) rather than through
-the IO manager, because it needs slices of eight tables plus every scored partition; the
-``deps`` keep the lineage. The beta sweep it draws is refit here (a few short fits).
+The page lands in ``<db folder>/reports/report_<day>.html`` (plotly.js inlined: it opens
+offline), with one small file per figure under ``reports/figures/`` for the Dagster UI. It
+reads the store directly (partition-filtered reads of eight tables plus every scored
+partition, on either backend); the ``deps`` keep the lineage. It trains nothing.
 """
 
 from pathlib import Path
@@ -14,19 +13,26 @@ import pandas as pd
 from dagster import (
     AssetDep,
     AssetExecutionContext,
+    AssetIn,
     MaterializeResult,
     MetadataValue,
-    TableColumn,
-    TableRecord,
-    TableSchema,
     asset,
 )
 
-from vae_pipeline.pipeline.assets.common import DUCKDB_POOL, partition_day
+from vae_pipeline.core.refit import SWEEP_COLUMNS, sweep_betas
+from vae_pipeline.core.training import TrainResult
+from vae_pipeline.pipeline.assets.common import (
+    DUCKDB_POOL,
+    PARTITION_COLUMN,
+    holiday_results,
+    table_metadata,
+    trading_partition,
+    with_date,
+)
+from vae_pipeline.pipeline.checks import gate
 from vae_pipeline.pipeline.partitions import evaluation_window
-from vae_pipeline.pipeline.resources import TrainingResource
+from vae_pipeline.pipeline.window_store import WindowStore
 from vae_pipeline.report.build import build_report, report_page
-from vae_pipeline.report.compute import run_beta_sweep
 from vae_pipeline.report.data import read_partition
 from vae_pipeline.report.html import write_figure_files, write_report
 from vae_pipeline.store.factory import store_for
@@ -41,26 +47,13 @@ SAME_DAY = [
     "minvar_scorecard",
     "anomaly_report",
 ]
+# Materialised on request only (it trains one model per beta): never part of the daily refit.
+ON_DEMAND = ["beta_sweep"]
 
 
 def report_file(db_path: Path, day) -> Path:
     """Where partition ``day``'s report lands: beside the DuckDB file, under ``reports/``."""
     return Path(db_path).resolve().parent / "reports" / f"report_{pd.Timestamp(day):%Y-%m-%d}.html"
-
-
-def table_metadata(frame: pd.DataFrame) -> MetadataValue:
-    """A small frame as a Dagster table (sortable in the UI)."""
-    kinds = {"f": "float", "i": "int", "b": "bool"}
-    schema = TableSchema(
-        columns=[TableColumn(str(c), kinds.get(frame[c].dtype.kind, "string")) for c in frame]
-    )
-    records = [
-        TableRecord(
-            {str(k): (v if not isinstance(v, float) or v == v else None) for k, v in row.items()}
-        )
-        for row in frame.to_dict(orient="records")
-    ]
-    return MetadataValue.table(records=records, schema=schema)
 
 
 def build(partitions, settings) -> list:
@@ -78,41 +71,57 @@ def build(partitions, settings) -> list:
         pool=DUCKDB_POOL,
         kinds={"html", "plotly"},
     )
-    def report(context: AssetExecutionContext, training: TrainingResource) -> MaterializeResult:
-        """Self-contained HTML report of the partition: training loss, beta trade-off, latent
-        trajectories, latent-observable correlations, true-factor recovery, stock map,
-        walk-forward realised vol (oracle included), anomaly drawdowns, CVAE regime shift."""
-        day = partition_day(context)
-        # read_only=False: the run's own process may hold the file (DuckDB refuses a second
-        # connection with a different configuration); the duckdb pool serialises writers.
+    def report(context: AssetExecutionContext) -> MaterializeResult:
+        """Self-contained HTML report of the partition: training loss, beta trade-off (when a
+        ``beta_sweep`` is stored), latent trajectories, latent-observable correlations,
+        true-factor recovery, stock map, walk-forward realised vol (oracle included), anomaly
+        drawdowns, CVAE regime shift. Reads only what is stored."""
+        day = pd.Timestamp(context.partition_key)
         data = read_partition(store_for(settings), day)
-        sweep = None
-        if "vae" in data.models:
-            sweep = run_beta_sweep(
-                data.models["vae"],
-                data.returns,
-                data.latents.index,
-                progress=lambda i, n, b: context.log.info(f"beta sweep {i}/{n}: beta={b:g}"),
-            )
-        result = build_report(data, sweep, seed=training.seed)
+        result = build_report(data, seed=settings.seed)
         path = write_report(
             report_file(settings.storage.db_path, day),
             report_page(result, lead=f"partition {day:%Y-%m-%d}, source {settings.data.source}"),
         )
-        figure_paths = write_figure_files(
-            path.parent / "figures", f"{day:%Y-%m-%d}", result.figures
-        )
+        figures = write_figure_files(path.parent / "figures", f"{day:%Y-%m-%d}", result.figures)
         context.log.info(f"report written to {path}")
         return MaterializeResult(
             metadata={
                 "report_path": MetadataValue.path(str(path)),
-                "figures": MetadataValue.md(
-                    "\n".join(f"- **{k}**: `{p}`" for k, p in figure_paths.items())
-                ),
-                **{f"figure_{k}": MetadataValue.path(str(p)) for k, p in figure_paths.items()},
+                **{f"figure_{k}": MetadataValue.path(str(p)) for k, p in figures.items()},
                 "scorecard": table_metadata(result.tables["scorecard"]),
                 **result.numbers,
             }
         )
 
-    return [report]
+    @asset(
+        partitions_def=partitions,
+        group_name="report",
+        metadata=PARTITION_COLUMN,
+        ins={"trained_vae": AssetIn(), "standardised_panel": AssetIn()},
+        output_required=False,
+        pool=DUCKDB_POOL,
+        kinds={"pytorch"},
+    )
+    def beta_sweep(
+        context: AssetExecutionContext,
+        store: WindowStore,
+        trained_vae: TrainResult,
+        standardised_panel: pd.DataFrame,
+    ):
+        """The fidelity-complexity trade-off of the day's VAE: its config refit at beta in
+        {0.01, 0.1, 0.3, 1, 3, 10} on the same window (reconstruction, KL, active latents).
+        On demand only: ``dagster asset materialize --select beta_sweep --partition D``."""
+        if (day := trading_partition(context)) is None:
+            yield from holiday_results(context)
+            return
+        window = store.training_window(day, settings.evaluation.window, standardised_panel)
+        sweep = sweep_betas(
+            trained_vae,
+            window,
+            progress=lambda i, n, b: context.log.info(f"beta sweep {i}/{n}: beta={b:g}"),
+        )
+        yield from gate(context, with_date(sweep, day, SWEEP_COLUMNS), {},
+                        {"sweep": table_metadata(sweep)})  # fmt: skip
+
+    return [report, beta_sweep]
