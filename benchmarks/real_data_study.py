@@ -43,15 +43,16 @@ import numpy as np
 import pandas as pd
 import torch
 
-from vae_pipeline.core.anomaly import (
-    anomaly_test,
-    market_residual_returns,
-    reconstruction_error,
-)
-from vae_pipeline.core.embedding import embed
-from vae_pipeline.core.interpretation import baseline_latents, latent_observable_corr
+from vae_pipeline.core.interpretation import baseline_latents
 from vae_pipeline.core.minvar import annualised_vol, paired_bootstrap, walk_forward_weights
-from vae_pipeline.core.refit import WindowRefit, experiment_estimators
+from vae_pipeline.core.refit import (
+    WindowRefit,
+    embed_stocks,
+    evaluate_flags,
+    experiment_estimators,
+    interpret_factors,
+    latent_means,
+)
 from vae_pipeline.core.training import TrainConfig
 from vae_pipeline.settings import PipelineSettings
 from vae_pipeline.sources import make_source
@@ -173,14 +174,11 @@ def interpretation(returns, obs, args, models: Models):
     for decision, result in models.vae.items():
         end = returns.index.get_loc(decision) + 1
         train = returns.iloc[end - args.window : end]
-        lat = {
-            "vae": pd.DataFrame(result.encode_mean(train), index=train.index),
-            "pca": baseline_latents(train, args.latent, "pca", seed=args.seed),
-            "factor_analysis": baseline_latents(train, args.latent, "factor_analysis", seed=args.seed),
-        }
-        for method, z in lat.items():
-            corr = latent_observable_corr(z, observables)
-            per[method].append({t: float(corr[t].max()) for t in TARGETS if t in corr})
+        # the core interpretation stage: the VAE's best |corr| per target, PCA / FA beside it
+        summary = interpret_factors(result, train, observables, seed=args.seed).summary
+        best = {"vae": summary.best_abs_corr, **summary.baseline_best_abs_corr}
+        for method, corr in best.items():
+            per[method].append({t: corr[t] for t in TARGETS if t in corr})
     out = {}
     for method, rows in per.items():
         frame = pd.DataFrame(rows)
@@ -195,37 +193,30 @@ def anomaly(returns, obs, args, models: Models):
     market = obs["market"]
     decisions = list(models.vae)
 
-    def errors(result, train):
-        std = result.standardiser
-        return reconstruction_error(
-            pd.DataFrame(std.transform(train), index=train.index, columns=train.columns),
-            std.transform(result.reconstruct(train)),
-        )
-
     def window(decision):
         end = returns.index.get_loc(decision) + 1
         return returns.iloc[end - args.window : end], end
 
-    # (a) one split: the first window's model, every later day.
+    # (a) one split: the first window's model, every later day (long enough for a beta of
+    # its own: the residual beta is fitted on the later days alone).
     first = decisions[0]
     train, end = window(first)
     later = returns.iloc[end:]
-    resid_vol = market_residual_returns(train, market.loc[train.index]).std(ddof=1)
-    future = market_residual_returns(later, market.loc[later.index])
-    split = anomaly_test(errors(models.vae[first], train), future, resid_vol, seed=args.seed)
-    # (b) every rebalance against its own holding period (beta over window + holding days).
+    split = evaluate_flags(
+        models.vae[first], train, later, market, seed=args.seed, beta_days="held"
+    ).test
+    # (b) every rebalance against its own holding period (beta over window + holding days,
+    # for the held residuals and the trailing vol alike).
     rhos, naive = [], []
     for decision in decisions:
         train, end = window(decision)
         held = returns.iloc[end : end + args.rebalance]
         if len(held) < 5:
             continue
-        span = pd.concat([train, held])
-        resid = market_residual_returns(span, market.loc[span.index])
-        test = anomaly_test(
-            errors(models.vae[decision], train), resid.loc[held.index],
-            resid.loc[train.index].std(ddof=1), seed=args.seed,
-        )
+        test = evaluate_flags(
+            models.vae[decision], train, held, market, seed=args.seed,
+            beta_days="span", vol_beta_days="span",
+        ).test  # fmt: skip
         rhos.append(test.partial_rho_given_idio_vol)
         naive.append(test.high_error_mean_dd - test.low_error_mean_dd)
     rhos = np.asarray(rhos)
@@ -251,14 +242,13 @@ def silhouettes(returns, sectors, args, models: Models):
         end = returns.index.get_loc(decision) + 1
         train = returns.iloc[end - args.window : end]
         lat = {
-            "vae": pd.DataFrame(result.encode_mean(train), index=train.index,
-                                columns=[f"z{j}" for j in range(args.latent)]),
+            "vae": latent_means(result, train),  # over every name: the model's inputs
             "pca": baseline_latents(train, args.latent, "pca", seed=args.seed),
             "factor_analysis": baseline_latents(train, args.latent, "factor_analysis", seed=args.seed),
         }
         for method, z in lat.items():
-            _, res = embed(train[cols], z, known, method="pca", seed=args.seed)
-            per[method].append(res.silhouette)
+            per[method].append(embed_stocks(z, train[cols], known, method="pca",
+                                            seed=args.seed).silhouette)
     return {
         m: {"mean": float(np.mean(v)), "min": float(np.min(v)), "max": float(np.max(v)),
             "last_window": float(v[-1])}

@@ -151,21 +151,15 @@ class DirectRefit:
 
     def run(self) -> Stages:
         """Partition d, timed by stage."""
-        from vae_pipeline.core.anomaly import (
-            anomaly_test,
-            flag_anomalies,
-            market_residual_returns,
-            max_drawdown,
-        )
-        from vae_pipeline.core.embedding import embed
         from vae_pipeline.core.horse_race import summarise_scorecards
-        from vae_pipeline.core.interpretation import baseline_latents, interpret
         from vae_pipeline.core.refit import (
             CVAE_MODEL,
             VAE_MODEL,
+            embed_stocks,
+            evaluate_anomalies,
             fit_models,
+            interpret_factors,
             latent_means,
-            model_errors,
             score_decision,
         )
         from vae_pipeline.core.standardise import Standardiser
@@ -193,17 +187,11 @@ class DirectRefit:
         with st("latent_factors"):
             latents = latent_means(vae, window)
         with st("factor_interpretation"):
-            k = latents.shape[1]
-            baselines = {
-                m: baseline_latents(window, k, method=m, seed=s.seed)
-                for m in ("pca", "factor_analysis")
-            }
             obs = observables.loc[window.index, ["market", "volatility", "macro_slope"]]
             truth = src.true_factors(window.index[0], day)
-            interpret(latents, obs, truth.loc[window.index], baselines)
+            interpret_factors(latents, window, obs, truth, seed=s.seed)
         with st("stock_embedding"):
-            sectors = src.sectors().reindex(window.columns).fillna("Unknown")
-            embed(window, latents, sectors, method="pca", seed=s.seed)
+            embed_stocks(latents, window, src.sectors(), method="pca", seed=s.seed)
         with st("covariance_estimates"):
             # as the asset: the learned-noise models are trained in this step, from the config
             models = fit_models(window, regimes, cfg, given={VAE_MODEL: vae, CVAE_MODEL: cvae})
@@ -215,17 +203,11 @@ class DirectRefit:
             ]
             card = score_decision(weights, held).assign(decision_date=decision, date=day)
         with st("anomaly_report"):
-            market = observables["market"]
-            report = model_errors(vae, window, market)
-            report["flagged"] = flag_anomalies(report["recon_error"])
-            planted = src.planted_anomalies()
-            past = self._window(panel, decision)
-            before = model_errors(past_vae, past, market)
-            span = pd.concat([past, held[past.columns]]).dropna(axis=1)
-            resid = market_residual_returns(span, market.reindex(span.index)).loc[held.index]
-            anomaly_test(before["recon_error"], resid, before["idio_vol"],
-                         planted=planted.astype(bool), seed=s.seed)  # fmt: skip
-            max_drawdown(resid)
+            evaluate_anomalies(
+                vae, window, observables["market"], model_then=past_vae,
+                window_then=self._window(panel, decision), held_returns=held,
+                planted=src.planted_anomalies(), seed=s.seed,
+            )  # fmt: skip
         with st("horse_race"):
             summarise_scorecards(card, horizon=s.evaluation.horizon)
         return st

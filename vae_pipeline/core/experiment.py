@@ -1,6 +1,6 @@
 """The end-to-end experiment behind ``vae train``: one synthetic panel, every analysis, one report.
 
-Steps (docs/architecture.md: numerics, measuring):
+Steps (DESIGN.md sections 4-5, issue 2):
 
 1. simulate the seed-``seed`` panel (:func:`generate_panel`);
 2. train the VAE (and the CVAE with ``conditional``) on the training part (the first
@@ -32,14 +32,11 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, Literal
 
-import numpy as np
 import pandas as pd
 import torch
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from vae_pipeline.core.anomaly import anomaly_test, market_residual_returns, reconstruction_error
 from vae_pipeline.core.covariance import REGISTRY, VAECovariance
-from vae_pipeline.core.interpretation import baseline_latents, interpret
 from vae_pipeline.core.minvar import (
     ORACLE,
     WalkForwardResult,
@@ -47,7 +44,13 @@ from vae_pipeline.core.minvar import (
     paired_bootstrap,
     walk_forward_weights,
 )
-from vae_pipeline.core.refit import CVAE_MODEL, WindowRefit, experiment_estimators
+from vae_pipeline.core.refit import (
+    CVAE_MODEL,
+    WindowRefit,
+    evaluate_flags,
+    experiment_estimators,
+    interpret_factors,
+)
 from vae_pipeline.core.results import (
     AnomalyTest,
     CovarianceScore,
@@ -339,41 +342,6 @@ def _per_regime(wf: WalkForwardResult, regime: pd.Series) -> list[PerRegime]:
     return out
 
 
-def _interpretation(
-    result: TrainResult,
-    train: pd.DataFrame,
-    panel: SyntheticPanel,
-    k: int,
-    name: str,
-    conditions: np.ndarray | None = None,
-    baselines: dict[str, pd.DataFrame] | None = None,
-) -> LatentInterpretation:
-    latents = pd.DataFrame(
-        result.encode_mean(train, conditions=conditions),
-        index=train.index,
-        columns=[f"z{j}" for j in range(k)],
-    )
-    return interpret(
-        latents,
-        panel.observables.drop(columns="regime"),
-        panel.factors.loc[train.index],
-        baselines=baselines,
-        name=name,
-    )
-
-
-def _anomaly(
-    result: TrainResult, panel: SyntheticPanel, train: pd.DataFrame, test: pd.DataFrame, seed: int
-) -> AnomalyTest:
-    std = result.standardiser
-    x_std = pd.DataFrame(std.transform(train), index=train.index, columns=train.columns)
-    errors = reconstruction_error(x_std, std.transform(result.reconstruct(train)))
-    market = panel.observables["market"]
-    trailing_vol = market_residual_returns(train, market.loc[train.index]).std(ddof=1)
-    future = market_residual_returns(test, market.loc[test.index])
-    return anomaly_test(errors, future, trailing_vol, planted=panel.anomaly, seed=seed)
-
-
 def run_experiment(
     latent: int = 4,
     beta: float = 1.0,
@@ -402,24 +370,10 @@ def run_experiment(
     only adds launch latency, and CPU runs are deterministic.
     """
     cfg = ExperimentConfig(
-        latent=latent,
-        beta=beta,
-        epochs=epochs,
-        lr=lr,
-        decoder=decoder,
-        conditional=conditional,
-        seed=seed,
-        kind=kind,
-        walk_forward=walk_forward,
-        n_names=n_names,
-        n_days=n_days,
-        window=window,
-        rebalance=rebalance,
-        train_frac=train_frac,
-        n_samples=n_samples,
-        n_boot=n_boot,
-        device=device,
-        torch_threads=torch_threads,
+        latent=latent, beta=beta, epochs=epochs, lr=lr, decoder=decoder, conditional=conditional,
+        seed=seed, kind=kind, walk_forward=walk_forward, n_names=n_names, n_days=n_days,
+        window=window, rebalance=rebalance, train_frac=train_frac, n_samples=n_samples,
+        n_boot=n_boot, device=device, torch_threads=torch_threads,
     )
     with _torch_threads(cfg.torch_threads):
         return _run(cfg, progress)
@@ -455,20 +409,25 @@ def _run(cfg: ExperimentConfig, progress: ProgressFn | None) -> ExperimentReport
     vae = part.vae
     cvae = part[CVAE_MODEL] if cfg.conditional else None
 
-    baselines = {
-        m: baseline_latents(train, cfg.latent, m, seed=cfg.seed) for m in ("pca", "factor_analysis")
-    }
-    interp = _interpretation(vae, train, panel, cfg.latent, "vae", baselines=baselines)
+    # Interpretation and the anomaly test through the core analysis stages (the ones the
+    # assets call): the observables on the panel's own calendar, so the first training day
+    # has a daily change; PCA and factor analysis beside the VAE, not the CVAE.
+    observables = panel.observables.drop(columns="regime")
+    interp = interpret_factors(
+        vae, train, observables, panel.factors, seed=cfg.seed, name="vae"
+    ).summary
     cvae_interp = None
     if cvae is not None:
-        cvae_interp = _interpretation(
-            cvae,
-            train,
-            panel,
-            cfg.latent,
-            "cvae",
+        cvae_interp = interpret_factors(
+            cvae, train, observables, panel.factors, seed=cfg.seed, baselines=(), name="cvae",
             conditions=labels.loc[train.index].to_numpy(),
-        )
+        ).summary
+    # The training part's model and flags against the whole test part: long enough for a
+    # market beta of its own, so the residuals' beta is fitted on the held days alone.
+    anomaly = evaluate_flags(
+        vae, train, test, panel.observables["market"], planted=panel.anomaly, seed=cfg.seed,
+        beta_days="held",
+    ).test
 
     # Horse race. The single split is the walk-forward harness with one rebalance that holds
     # the weights over the whole test part (deciding on the training part's models), so both
@@ -501,7 +460,7 @@ def _run(cfg: ExperimentConfig, progress: ProgressFn | None) -> ExperimentReport
         scores=scores,
         interpretation=interp,
         cvae_interpretation=cvae_interp,
-        anomaly=_anomaly(vae, panel, train, test, cfg.seed),
+        anomaly=anomaly,
         train=_summary(vae),
         train_cvae=_summary(cvae) if cvae is not None else None,
         train_device=vae.device,
