@@ -370,10 +370,24 @@ def run_experiment(
     only adds launch latency, and CPU runs are deterministic.
     """
     cfg = ExperimentConfig(
-        latent=latent, beta=beta, epochs=epochs, lr=lr, decoder=decoder, conditional=conditional,
-        seed=seed, kind=kind, walk_forward=walk_forward, n_names=n_names, n_days=n_days,
-        window=window, rebalance=rebalance, train_frac=train_frac, n_samples=n_samples,
-        n_boot=n_boot, device=device, torch_threads=torch_threads,
+        latent=latent,
+        beta=beta,
+        epochs=epochs,
+        lr=lr,
+        decoder=decoder,
+        conditional=conditional,
+        seed=seed,
+        kind=kind,
+        walk_forward=walk_forward,
+        n_names=n_names,
+        n_days=n_days,
+        window=window,
+        rebalance=rebalance,
+        train_frac=train_frac,
+        n_samples=n_samples,
+        n_boot=n_boot,
+        device=device,
+        torch_threads=torch_threads,
     )
     with _torch_threads(cfg.torch_threads):
         return _run(cfg, progress)
@@ -419,13 +433,24 @@ def _run(cfg: ExperimentConfig, progress: ProgressFn | None) -> ExperimentReport
     cvae_interp = None
     if cvae is not None:
         cvae_interp = interpret_factors(
-            cvae, train, observables, panel.factors, seed=cfg.seed, baselines=(), name="cvae",
+            cvae,
+            train,
+            observables,
+            panel.factors,
+            seed=cfg.seed,
+            baselines=(),
+            name="cvae",
             conditions=labels.loc[train.index].to_numpy(),
         ).summary
     # The training part's model and flags against the whole test part: long enough for a
     # market beta of its own, so the residuals' beta is fitted on the held days alone.
     anomaly = evaluate_flags(
-        vae, train, test, panel.observables["market"], planted=panel.anomaly, seed=cfg.seed,
+        vae,
+        train,
+        test,
+        panel.observables["market"],
+        planted=panel.anomaly,
+        seed=cfg.seed,
         beta_days="held",
     ).test
 

@@ -4,15 +4,9 @@ import numpy as np
 import pandas as pd
 from dagster import AssetExecutionContext, AssetIn, asset
 
-from vae_pipeline.core.anomaly import (
-    anomaly_test,
-    flag_anomalies,
-    market_residual_returns,
-    max_drawdown,
-)
 from vae_pipeline.core.calendar import shift_trading_days
 from vae_pipeline.core.panel import window_panel
-from vae_pipeline.core.refit import model_errors
+from vae_pipeline.core.refit import ANOMALY_REPORT_COLUMNS, evaluate_anomalies
 from vae_pipeline.pipeline.assets.common import (
     DUCKDB_POOL,
     HISTORY_CHECK,
@@ -31,17 +25,7 @@ from vae_pipeline.pipeline.partitions import decision_lag, evaluation_window
 from vae_pipeline.pipeline.resources import DataSourceResource, TrainingResource
 from vae_pipeline.pipeline.window_store import WindowStore
 
-ANOMALY_COLUMNS = [
-    "ticker",
-    "recon_error",
-    "flagged",
-    "idio_vol",
-    "planted",
-    "decision_date",
-    "decision_error",
-    "decision_flagged",
-    "later_drawdown",
-]
+ANOMALY_COLUMNS = ["ticker", *ANOMALY_REPORT_COLUMNS]
 
 
 def build(partitions, settings) -> list:
@@ -97,60 +81,27 @@ def build(partitions, settings) -> list:
             return
         raw_returns = store.returns(day, days)
         observables = store.observables(day, days)
-        market = observables.assign(date=pd.to_datetime(observables["date"])).set_index("date")[
-            "market"
-        ]
+        market = observables.assign(date=pd.to_datetime(observables["date"])).set_index("date")
         window, problems = window_panel(raw_returns, day, settings.evaluation.window)
-        report = model_errors(trained_vae[f"{day:%Y-%m-%d}"], window, market)
-        report["flagged"] = flag_anomalies(report["recon_error"])
-        truth = store.ground_truth(day) if has_truth(settings) else None
-        planted = truth.planted if truth is not None else None
-        report["planted"] = (
-            planted.reindex(report.index).astype(float) if planted is not None else np.nan
-        )
-        metadata: dict = {"flagged": int(report["flagged"].sum())}
-        report[["decision_date", "decision_error", "decision_flagged", "later_drawdown"]] = [
-            pd.NaT,
-            np.nan,
-            np.nan,
-            np.nan,
-        ]
-        if f"{decision:%Y-%m-%d}" in trained_vae:
+        then = {}
+        if (key := f"{decision:%Y-%m-%d}") in trained_vae:
             past, past_problems = window_panel(raw_returns, decision, settings.evaluation.window)
-            held, _ = window_panel(raw_returns, day, settings.evaluation.horizon)
-            if not past_problems:
-                before = model_errors(trained_vae[f"{decision:%Y-%m-%d}"], past, market)
-                # a name missing a day of (d-H, d] is not in ``held``: it drops out here
-                span = pd.concat([past, held.reindex(columns=past.columns)]).dropna(axis=1)
-                resid = market_residual_returns(span, market.reindex(span.index)).loc[held.index]
-                test = anomaly_test(
-                    before["recon_error"],
-                    resid,
-                    before["idio_vol"],
-                    planted=planted.astype(bool) if planted is not None else None,
-                    seed=training.seed,
-                )
-                report["decision_date"] = decision
-                report["decision_error"] = before["recon_error"]
-                report["decision_flagged"] = flag_anomalies(before["recon_error"]).astype(float)
-                report["later_drawdown"] = max_drawdown(resid)
-                metadata.update(
-                    {k: v for k, v in test.model_dump().items() if isinstance(v, float)}
-                )
-        else:
-            metadata["evaluation"] = (
-                f"none: the decision date {decision:%Y-%m-%d} is before the first full window"
-            )
-        frame = report.rename_axis("ticker").reset_index()
-        frame["flagged"] = frame["flagged"].astype(bool)
+            if not past_problems:  # a name missing a held day drops out of the evaluation
+                held, _ = window_panel(raw_returns, day, settings.evaluation.horizon)
+                then = {"model_then": trained_vae[key], "window_then": past, "held_returns": held}
+        truth = store.ground_truth(day) if has_truth(settings) else None
+        report = evaluate_anomalies(
+            trained_vae[f"{day:%Y-%m-%d}"], window, market["market"],
+            planted=truth.planted if truth is not None else None, seed=training.seed, **then,
+        )  # fmt: skip
+        metadata = report.metadata()
+        if report.test is None:
+            metadata["evaluation"] = f"none: no model of {decision:%Y-%m-%d} to evaluate"
+        frame = report.frame.reset_index()
         errs = (
             [] if np.isfinite(frame["recon_error"]).all() else ["non-finite reconstruction errors"]
         )
-        yield from gate(
-            context,
-            with_date(frame, day, ANOMALY_COLUMNS),
-            {"errors_finite": errs + problems, HISTORY_CHECK: []},
-            metadata,
-        )
+        problems = {"errors_finite": errs + problems, HISTORY_CHECK: []}
+        yield from gate(context, with_date(frame, day, ANOMALY_COLUMNS), problems, metadata)
 
     return [anomaly_report]

@@ -4,9 +4,7 @@ import numpy as np
 import pandas as pd
 from dagster import AssetExecutionContext, AssetIn, asset
 
-from vae_pipeline.core.embedding import embed
-from vae_pipeline.core.interpretation import baseline_latents, interpret
-from vae_pipeline.core.refit import latents_wide
+from vae_pipeline.core.refit import embed_stocks, interpret_factors, latents_wide
 from vae_pipeline.core.training import TrainResult
 from vae_pipeline.pipeline.assets.common import (
     DUCKDB_POOL,
@@ -107,46 +105,24 @@ def build(partitions, settings) -> list:
             yield from gate(context, None, {HISTORY_CHECK: missing})
             return
         window = store.training_window(day, window_days, standardised_panel)
-        latents = latents_wide(latent_factors)
-        k = latents.shape[1]
-        observables = store.observables(day, settings.evaluation.window)
+        observables = store.observables(day, window_days)
         observables = observables.assign(date=pd.to_datetime(observables["date"])).set_index("date")
-        observables = observables.loc[window.index, ["market", "volatility", "macro_slope"]]
         truth = store.true_factors(day, window_days) if has_truth(settings) else None
-        baselines = {
-            m: baseline_latents(window, k, method=m, seed=training.seed)
-            for m in ("pca", "factor_analysis")
-        }
-        result = interpret(
-            latents,
-            observables,
+        result = interpret_factors(
+            latents_wide(latent_factors),
+            window,
+            observables.loc[window.index, ["market", "volatility", "macro_slope"]],
             truth.reindex(window.index) if truth is not None else None,
-            baselines,
+            seed=training.seed,
         )
-        rows = [
-            ("abs_corr", "vae", latent, target, value)
-            for target, values in result.abs_corr.items()
-            for latent, value in zip(result.latent_names, values, strict=True)
-        ]
-        for method, r2s in (result.recovery_r2 or {}).items():
-            rows += [
-                ("recovery_r2", method, "", factor, r2)
-                for factor, r2 in zip(result.factor_names, r2s, strict=True)
-            ]
-        frame = pd.DataFrame(rows, columns=INTERPRETATION_COLUMNS)
-        metadata = {f"best_abs_corr_{t}": v for t, v in result.best_abs_corr.items()}
-        if result.recovery_r2:
-            metadata.update(
-                {
-                    f"recovery_r2_{result.factor_names[i]}": v
-                    for i, v in enumerate(result.recovery_r2["vae"])
-                }
-            )
+        summary = result.summary
+        metadata = {f"best_abs_corr_{t}": v for t, v in summary.best_abs_corr.items()}
+        if result.recovery_r2 is not None:
             metadata["recovery"] = markdown_table(
-                pd.DataFrame(result.recovery_r2, index=result.factor_names)
-                .rename_axis("factor")
-                .reset_index()
+                result.recovery_r2.rename_axis("factor").reset_index()
             )
+            metadata.update({f"recovery_r2_{f}": v for f, v in result.recovery_r2["vae"].items()})
+        frame = result.rows
         frame = with_date(frame, day, INTERPRETATION_COLUMNS)
         yield from gate(context, frame, {HISTORY_CHECK: []}, metadata)
 
@@ -174,23 +150,21 @@ def build(partitions, settings) -> list:
             yield from holiday_results(context)
             return
         window = store.training_window(day, settings.evaluation.window, standardised_panel)
-        sectors = source.get().sectors().reindex(window.columns).fillna("Unknown")
-        coords, result = embed(
-            window,
+        embedding = embed_stocks(
             latents_wide(latent_factors),
-            sectors,
+            window,
+            source.get().sectors(),
             method=settings.model.embedding,
             seed=training.seed,
         )
-        frame = coords.rename_axis("ticker").reset_index().assign(method=result.method)
-        problems = (
-            [] if np.isfinite(frame[["x", "y"]].to_numpy()).all() else ["non-finite coordinates"]
-        )
+        frame = embedding.coords.rename_axis("ticker").reset_index().assign(method=embedding.method)
+        finite = np.isfinite(frame[["x", "y"]].to_numpy()).all()
+        problems = [] if finite else ["non-finite coordinates"]
         metadata = {
-            "silhouette": result.silhouette
-            if result.silhouette is not None
+            "silhouette": embedding.silhouette
+            if embedding.silhouette is not None
             else "n/a (fewer than 2 known sectors)",
-            "method": result.method,
+            "method": embedding.method,
             "names": len(frame),
         }
         yield from gate(
