@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # CI: Dagster on a real PostgreSQL (deploy/dagster.yaml). Installs PostgreSQL from Debian's
 # packages when missing, starts a private cluster on 127.0.0.1 in a temporary folder (as the
-# `postgres` user), and runs the PostgreSQL tests of vae_pipeline_tests/test_deploy.py:
+# `postgres` user), and runs the PostgreSQL tests of vae_pipeline_tests/pipeline/test_deploy.py:
 #   - a multi-partition asset backfill, launched as parallel runs by dagster-daemon
 #     (QueuedRunCoordinator + DefaultRunLauncher), the DuckDB pool enforced across runs;
 #   - a schedule tick evaluated by the daemon and the run it requested.
@@ -39,4 +39,4 @@ echo "PostgreSQL $($PGBIN/postgres --version | awk '{print $3}') on 127.0.0.1:$p
 
 export DAGSTER_PG_HOST=127.0.0.1 DAGSTER_PG_PORT=$port DAGSTER_PG_USER=postgres DAGSTER_PG_PASSWORD= \
   DAGSTER_PG_DB=postgres VAE_PIPELINE_PG_TESTS=1
-timeout 540 $BIN/pytest -q -rP -m slow -p no:cacheprovider vae_pipeline_tests/test_deploy.py -k postgres
+timeout 540 $BIN/pytest -q -rP -m slow -p no:cacheprovider vae_pipeline_tests/pipeline/test_deploy.py -k postgres

@@ -3,7 +3,7 @@
 The pipeline's own definitions (settings from ``VAE_PIPELINE_*``) plus a test-only schedule
 that ticks every minute, RUNNING by default, and asks for one small run: the ingest of the
 partition in ``VAE_PIPELINE_TICK_PARTITION``. (The real ``daily_refit_schedule`` ticks at
-01:30 UTC; its evaluation is tested in test_schedules.py.)
+01:30 UTC; its evaluation is tested in pipeline/test_schedules.py.)
 """
 
 import os

@@ -21,7 +21,7 @@ from vae_pipeline.core.covariance.spectrum import LANCZOS_MIN_N, min_eigenvalue
 from vae_pipeline.core.model import VAE, vae_loss
 from vae_pipeline.core.training import _LinearDecoderLoss
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def _factor_panel(t: int, n: int, seed: int = 42) -> np.ndarray:

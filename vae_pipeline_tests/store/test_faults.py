@@ -17,7 +17,7 @@ from vae_pipeline.pipeline.runner import history_start, materialise_day
 from vae_pipeline.store.connection import DatabaseFileError, connect
 from vae_pipeline_tests.conftest import DAY, tiny_settings
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def _env(db, **extra):

@@ -18,7 +18,7 @@ from vae_pipeline.pipeline.definitions import build_definitions
 from vae_pipeline_tests.conftest import tiny_settings
 from vae_pipeline_tests.refit_job import daily_refit_job
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def _tick(when: dt.datetime):

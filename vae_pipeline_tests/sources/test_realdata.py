@@ -15,7 +15,7 @@ import pytest
 from vae_pipeline.settings import PipelineSettings
 from vae_pipeline.sources import default_day, make_source
 
-REAL = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "real"
+REAL = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "real"
 PRICES = REAL / "sp500_2015_2020_prices.csv.gz"
 
 

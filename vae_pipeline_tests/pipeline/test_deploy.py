@@ -22,7 +22,7 @@ import yaml
 from vae_pipeline.pipeline.executors import CHOICES, pipeline_executor
 from vae_pipeline.settings import PipelineSettings
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 PG_ENV = {
     "DAGSTER_PG_HOST": "127.0.0.1",
@@ -347,7 +347,7 @@ def test_whole_graph_on_parquet_storage(tmp_path, monkeypatch):
     from vae_pipeline.core.calendar import shift_trading_days
     from vae_pipeline.pipeline.runner import DECISION_ASSETS, HISTORY_ASSETS, history_start
     from vae_pipeline_tests.conftest import DAY, DECISION
-    from vae_pipeline_tests.test_pipeline import PARTITIONED
+    from vae_pipeline_tests.pipeline.test_assets import PARTITIONED
 
     settings, defs = _parquet_defs(tmp_path, monkeypatch)
     job, instance = defs.resolve_implicit_global_asset_job_def(), DagsterInstance.ephemeral()

@@ -163,7 +163,7 @@ def test_benchmark_direct_refit_and_the_experiment_make_the_same_decisions(tmp_p
     import importlib.util
     from pathlib import Path
 
-    path = Path(__file__).resolve().parents[1] / "benchmarks" / "refit.py"
+    path = Path(__file__).resolve().parents[2] / "benchmarks" / "refit.py"
     spec = importlib.util.spec_from_file_location("bench_refit", path)
     bench = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(bench)
