@@ -223,7 +223,7 @@ def test_benchmark_direct_refit_runs_the_analysis_stages(tmp_path, monkeypatch):
 
     import vae_pipeline.core.refit as refit
 
-    path = Path(__file__).resolve().parents[1] / "benchmarks" / "refit.py"
+    path = Path(__file__).resolve().parents[2] / "benchmarks" / "refit.py"
     spec = importlib.util.spec_from_file_location("bench_refit", path)
     bench = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(bench)
