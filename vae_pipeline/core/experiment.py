@@ -1,6 +1,6 @@
 """The end-to-end experiment behind ``vae train``: one synthetic panel, every analysis, one report.
 
-Steps (DESIGN.md sections 4-5, issue 2):
+Steps (docs/architecture.md: numerics, measuring):
 
 1. simulate the seed-``seed`` panel (:func:`generate_panel`);
 2. train the VAE (and the CVAE with ``conditional``) on the training part (the first
