@@ -20,9 +20,9 @@ from vae_pipeline.pipeline.assets.models import MODEL_KEYS, model_asset_name
 from vae_pipeline.pipeline.assets.report import ON_DEMAND
 from vae_pipeline.settings import PipelineSettings
 
-# what the windows read besides the day's own chain (ground_truth exists on synthetic data only)
-HISTORY_ASSETS = ["raw_returns", "market_observables", "ground_truth"]
+HISTORY_ASSETS = ["raw_returns", "market_observables"]
 DECISION_ASSETS = [
+    "ground_truth",  # synthetic data only (the runner skips an asset the graph does not hold)
     "standardised_panel",
     *(model_asset_name(key) for key in MODEL_KEYS),
     "covariance_estimates",

@@ -26,7 +26,7 @@ from pydantic import Field
 
 from vae_pipeline.core.panel import expected_window
 from vae_pipeline.core.refit import training_window_returns
-from vae_pipeline.core.truth import GroundTruth, factor_returns_from_rows
+from vae_pipeline.core.truth import GroundTruth
 from vae_pipeline.settings import StorageSettings
 from vae_pipeline.store.factory import open_store
 from vae_pipeline.store.windows import WindowReader
@@ -75,10 +75,6 @@ class WindowStore(ConfigurableResource):
         """The stored truth of ``day`` (synthetic data only), or None."""
         rows = self.reader().rows("ground_truth", day, 1)
         return GroundTruth.from_rows(rows) if len(rows) else None
-
-    def true_factors(self, end, window: int) -> pd.DataFrame:
-        """The true factor returns (date x factor) of the window, from the stored truth."""
-        return factor_returns_from_rows(self.reader().rows("ground_truth", end, window))
 
 
 def window_store_for(settings) -> WindowStore:

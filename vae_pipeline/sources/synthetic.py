@@ -58,12 +58,11 @@ class SyntheticSource:
         )
         return cov.loc[tickers, tickers].to_numpy()
 
-    def ground_truth(self, date, panel_end=None) -> GroundTruth:
-        """The truth of trading day ``date``: the covariance's parts as of its close, the
-        planted flags and the day's true factor returns (``panel_end``: read it off the panel
-        generated up to that later day, the same numbers, so a range generates once)."""
+    def ground_truth(self, date, window: int) -> GroundTruth:
+        """The truth as of trading day ``date``: the covariance's parts as of its close, the
+        planted flags and the true factor returns of the ``window`` trading days up to it."""
         day = pd.Timestamp(date)
-        panel = self.panel(day if panel_end is None else panel_end)
+        panel = self.panel(day)
         b, fvar, idio_var = panel.covariance_parts(day)
         tickers, factors = panel.returns.columns, panel.loadings.columns
         return GroundTruth(
@@ -71,7 +70,7 @@ class SyntheticSource:
             factor_var=pd.Series(fvar, index=factors),
             idio_var=pd.Series(idio_var, index=tickers),
             planted=panel.anomaly.reindex(tickers).fillna(False).astype(bool),
-            factor_returns=panel.factors.loc[day],
+            factor_returns=panel.factors.loc[:day].tail(window),
         )
 
     def planted_anomalies(self) -> pd.Series:

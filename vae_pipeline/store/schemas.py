@@ -78,7 +78,10 @@ SCHEMAS: dict[str, TableSchema] = {
         _table("trained_vae", *_MODEL),
         _table("trained_cvae", *_MODEL),
         # the synthetic panel's truth, long: loadings, variances, planted flags, factor returns
-        _table("ground_truth", "date:date", "ticker:varchar", "item:varchar", "value:double"),
+        _table(
+            "ground_truth", "date:date", "obs_date:timestamp", "ticker:varchar", "item:varchar",
+            "value:double",
+        ),
         _table("latent_factors", "date:date", "obs_date:timestamp", "latent:varchar", "value:double"),
         _table(
             "factor_interpretation", "date:date", "metric:varchar", "method:varchar",

@@ -32,6 +32,7 @@ def build(partitions, settings) -> list:
     # the first partition whose training window lies inside the history: a decision before it
     # never had a model, so its evaluation is skipped rather than refused
     first_model_day = shift_trading_days(settings.data.start, settings.evaluation.window - 1)
+    truth_need = {"ground_truth": 1} if has_truth(settings) else {}
 
     @asset(
         partitions_def=partitions,
@@ -69,7 +70,10 @@ def build(partitions, settings) -> list:
         )  # the window of d-H and the holding days after it
         decision = shift_trading_days(day, -settings.evaluation.horizon)
         missing = missing_history(
-            store, day, {"raw_returns": days, "market_observables": days}, source.first_day()
+            store,
+            day,
+            {"raw_returns": days, "market_observables": days, **truth_need},
+            source.first_day(),
         )
         if f"{decision:%Y-%m-%d}" not in trained_vae and decision >= first_model_day:
             missing.append(

@@ -77,7 +77,7 @@ def build(partitions, settings) -> list:
         group_name="factors",
         metadata=PARTITION_COLUMN,
         ins={"latent_factors": AssetIn(), "standardised_panel": AssetIn()},
-        deps=[*window_deps(window, "market_observables"), *truth_deps(settings, window)],
+        deps=[*window_deps(window, "market_observables"), *truth_deps(settings)],
         check_specs=gate_specs("factor_interpretation", [HISTORY_CHECK]),
         pool=DUCKDB_POOL,
         output_required=False,
@@ -99,7 +99,7 @@ def build(partitions, settings) -> list:
             return
         needs = {
             "market_observables": window_days,
-            **({"ground_truth": window_days} if has_truth(settings) else {}),
+            **({"ground_truth": 1} if has_truth(settings) else {}),
         }
         if missing := missing_history(store, day, needs, source.first_day()):
             yield from gate(context, None, {HISTORY_CHECK: missing})
@@ -107,7 +107,7 @@ def build(partitions, settings) -> list:
         window = store.training_window(day, window_days, standardised_panel)
         observables = store.observables(day, window_days)
         observables = observables.assign(date=pd.to_datetime(observables["date"])).set_index("date")
-        truth = store.true_factors(day, window_days) if has_truth(settings) else None
+        truth = store.ground_truth(day).factor_returns if has_truth(settings) else None
         result = interpret_factors(
             latents_wide(latent_factors),
             window,

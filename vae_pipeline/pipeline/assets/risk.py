@@ -22,7 +22,7 @@ from vae_pipeline.pipeline.assets.common import (
     with_date,
 )
 from vae_pipeline.pipeline.assets.models import MODEL_KEYS, model_asset_name
-from vae_pipeline.pipeline.assets.truth import truth_deps
+from vae_pipeline.pipeline.assets.truth import has_truth, truth_deps
 from vae_pipeline.pipeline.checks import gate, gate_specs
 from vae_pipeline.pipeline.partitions import training_window
 from vae_pipeline.pipeline.resources import DataSourceResource, TrainingResource
@@ -33,6 +33,10 @@ CHECKS = ["covariance_symmetric_psd", "weights_sum_to_one", HISTORY_CHECK]
 
 def build(partitions, settings) -> list:
     window_days = settings.evaluation.window
+    needs = {
+        "market_observables": window_days,
+        **({"ground_truth": 1} if has_truth(settings) else {}),
+    }
     models = {model_asset_name(key): key for key in MODEL_KEYS}
 
     @asset(
@@ -64,9 +68,7 @@ def build(partitions, settings) -> list:
         if (day := trading_partition(context)) is None:
             yield from holiday_results(context)
             return
-        if missing := missing_history(
-            store, day, {"market_observables": window_days}, source.first_day()
-        ):
+        if missing := missing_history(store, day, needs, source.first_day()):
             yield from gate(context, None, {HISTORY_CHECK: missing})
             return
         window = store.training_window(day, window_days, standardised_panel)

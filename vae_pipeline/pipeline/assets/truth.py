@@ -5,18 +5,17 @@ Only a synthetic source knows its truth, so the asset (and every dependency on i
 when ``VAE_PIPELINE_SOURCE=synthetic``; on real data the oracle rows and recovery R^2 are absent.
 """
 
-import pandas as pd
-from dagster import AssetDep, AssetExecutionContext, BackfillPolicy, asset
+import numpy as np
+from dagster import AssetDep, AssetExecutionContext, asset
 
-from vae_pipeline.core.calendar import trading_days
 from vae_pipeline.core.truth import TRUTH_COLUMNS
 from vae_pipeline.pipeline.assets.common import (
     DUCKDB_POOL,
     PARTITION_COLUMN,
     holiday_results,
+    trading_partition,
     with_date,
 )
-from vae_pipeline.pipeline.assets.ingest import partition_span
 from vae_pipeline.pipeline.checks import gate, gate_specs
 from vae_pipeline.pipeline.resources import DataSourceResource
 
@@ -27,9 +26,9 @@ def has_truth(settings) -> bool:
     return settings.data.source == "synthetic"
 
 
-def truth_deps(settings, mapping=None) -> list[AssetDep]:
-    """The dependency on ``ground_truth`` (with ``mapping`` for a window), where it exists."""
-    return [AssetDep(NAME, partition_mapping=mapping)] if has_truth(settings) else []
+def truth_deps(settings) -> list[AssetDep]:
+    """The dependency on the same day's ``ground_truth``, where it exists."""
+    return [AssetDep(NAME)] if has_truth(settings) else []
 
 
 def build(partitions, settings) -> list:
@@ -41,7 +40,6 @@ def build(partitions, settings) -> list:
         partitions_def=partitions,
         group_name="ingest",
         metadata=PARTITION_COLUMN,
-        backfill_policy=BackfillPolicy.single_run(),
         check_specs=gate_specs(NAME, ["truth_consistent"]),
         output_required=False,
         pool=DUCKDB_POOL,
@@ -50,21 +48,22 @@ def build(partitions, settings) -> list:
     def ground_truth(context: AssetExecutionContext, source: DataSourceResource):
         """The synthetic panel's truth as of the close of day d: true loadings, factor and
         idiosyncratic variances (their product is the oracle covariance of day d+1), the
-        planted anomaly flags and the day's true factor returns. O(N K) rows, long."""
-        source, rows, problems = source.get(), [], []
-        first, last = partition_span(context)  # one day, or a history range
-        for day in trading_days(first, last):
-            truth = source.ground_truth(day, panel_end=last)
-            if not truth.to_rows()["value"].notna().all() or (truth.idio_var <= 0).any():
-                problems.append(f"{day:%Y-%m-%d}: non-finite truth or a non-positive variance")
-            if set(truth.idio_var.index) != set(truth.loadings.index):
-                problems.append(f"{day:%Y-%m-%d}: loadings and variances cover different names")
-            rows.append(with_date(truth.to_rows(), day, TRUTH_COLUMNS))
-        if not rows:  # an exchange holiday: nothing to store
+        planted anomaly flags and the true factor returns of the window [d-W+1, d].
+        O(N K + W K) rows, long."""
+        if (day := trading_partition(context)) is None:
             yield from holiday_results(context)
             return
-        frame = pd.concat(rows, ignore_index=True)
-        metadata = {"days": len(rows), "rows": len(frame)}
+        truth = source.get().ground_truth(day, settings.evaluation.window)
+        rows = truth.to_rows()
+        problems = []
+        if not np.isfinite(rows["value"].to_numpy()).all() or (truth.idio_var <= 0).any():
+            problems.append("non-finite truth or a non-positive idiosyncratic variance")
+        if not truth.idio_var.index.equals(truth.loadings.index):
+            problems.append("loadings and idiosyncratic variances cover different names")
+        metadata = {"names": len(truth.idio_var), "factors": len(truth.factor_var),
+                    "window_days": len(truth.factor_returns),
+                    "planted": int(truth.planted.sum())}  # fmt: skip
+        frame = with_date(rows, day, TRUTH_COLUMNS)
         yield from gate(context, frame, {"truth_consistent": problems}, metadata)
 
     return [ground_truth]
