@@ -18,11 +18,11 @@ from dagster import AssetKey, DagsterInstance, Definitions
 from vae_pipeline.core.calendar import shift_trading_days
 from vae_pipeline.pipeline.assets.models import MODEL_KEYS, model_asset_name
 from vae_pipeline.pipeline.assets.report import ON_DEMAND
+from vae_pipeline.pipeline.assets.truth import NAME as TRUTH
 from vae_pipeline.settings import PipelineSettings
 
 HISTORY_ASSETS = ["raw_returns", "market_observables"]
 DECISION_ASSETS = [
-    "ground_truth",  # synthetic data only (the runner skips an asset the graph does not hold)
     "standardised_panel",
     *(model_asset_name(key) for key in MODEL_KEYS),
     "covariance_estimates",
@@ -62,7 +62,7 @@ def materialise_day(
         ),
         job.execute_in_process(
             instance=instance,
-            asset_selection=keys(DECISION_ASSETS),
+            asset_selection=keys([TRUTH, *DECISION_ASSETS]),  # truth: synthetic only
             partition_key=decision,
             run_config=run_config,
         ),

@@ -362,7 +362,7 @@ def test_whole_graph_on_parquet_storage(tmp_path, monkeypatch):
     run(HISTORY_ASSETS, tags={
         "dagster/asset_partition_range_start": f"{history_start(pd.Timestamp(DAY), settings):%Y-%m-%d}",
         "dagster/asset_partition_range_end": f"{shift_trading_days(DAY, -1):%Y-%m-%d}"})  # fmt: skip
-    run(DECISION_ASSETS, partition_key=DECISION)
+    run(["ground_truth", *DECISION_ASSETS], partition_key=DECISION)
     run([*PARTITIONED, "horse_race"], partition_key=DAY)
     for name in [*PARTITIONED, *DECISION_ASSETS]:
         assert (tmp_path / "lake" / name / f"{DAY}.parquet").exists(), name
