@@ -17,7 +17,7 @@ from .ledoit_wolf import LedoitWolfCovariance
 from .nonlinear_shrinkage import NonlinearShrinkage
 from .oracle import OracleCovariance
 from .regime import RegimeConditional, regime_conditional
-from .registry import REGISTRY, EstimatorSpec, ModelKey, model_keys
+from .registry import REGISTRY, EstimatorSpec, ModelKey, model_keys, model_names
 from .sample import SampleCovariance
 from .vae import (
     CVAECovariance,
@@ -49,6 +49,7 @@ __all__ = [
     "EstimatorSpec",
     "ModelKey",
     "model_keys",
+    "model_names",
     "NEEDS_LABELS",
     "CVAECovariance",
     "CVAEHeteroCovariance",

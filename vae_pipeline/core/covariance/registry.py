@@ -116,3 +116,15 @@ def model_keys(names: list[str] | tuple[str, ...]) -> list[ModelKey]:
         if key is not None and key not in keys:
             keys.append(key)
     return keys
+
+
+def model_names() -> dict[ModelKey, str]:
+    """Each model's name: the registry name of the first estimator that reads it ("vae",
+    "vae_hetero", "cvae", ...). The pipeline stores the model named N as the asset
+    ``trained_N``."""
+    names: dict[ModelKey, str] = {}
+    for name, spec in REGISTRY.items():
+        key = spec.model_key
+        if key is not None and key not in names:
+            names[key] = name
+    return names
