@@ -13,6 +13,12 @@ from typing import Any
 from sklearn.base import BaseEstimator
 
 from .factor import FactorAnalysisCovariance, PCACovariance
+from .factor_auto import (
+    FactorAnalysisAutoCovariance,
+    FactorAnalysisMatchedCovariance,
+    PCAAutoCovariance,
+    bai_ng_ic_p2,
+)
 from .ledoit_wolf import LedoitWolfCovariance
 from .nonlinear_shrinkage import NonlinearShrinkage
 from .oracle import OracleCovariance
@@ -22,6 +28,7 @@ from .sample import SampleCovariance
 from .vae import (
     CVAECovariance,
     CVAEHeteroCovariance,
+    VAEClosedFormCovariance,
     VAECovariance,
     VAEHeteroCovariance,
     VAEPosteriorCovariance,
@@ -52,7 +59,12 @@ __all__ = [
     "NEEDS_LABELS",
     "CVAECovariance",
     "CVAEHeteroCovariance",
+    "FactorAnalysisAutoCovariance",
     "FactorAnalysisCovariance",
+    "FactorAnalysisMatchedCovariance",
+    "PCAAutoCovariance",
+    "VAEClosedFormCovariance",
+    "bai_ng_ic_p2",
     "LedoitWolfCovariance",
     "NonlinearShrinkage",
     "OracleCovariance",
