@@ -30,23 +30,23 @@ diagnose_vae_reference.py``). Here:
 
 from __future__ import annotations
 
-import math
-import time
 from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
+from sklearn.decomposition import FactorAnalysis
 
-from vae_pipeline.core.model import VAE, kl_per_dim
+from vae_pipeline.core.model import NOISE_LOGVAR_MIN, VAE, kl_per_dim
 
 if TYPE_CHECKING:
     from vae_pipeline.core.training import TrainConfig
 
-# Relative-improvement stopping rule (see module doc) and the L-BFGS settings.
+# Relative-improvement stopping rule (see module doc); EM's own absolute tolerance on the
+# log-likelihood (sklearn's ``tol``) and its iteration cap.
 CONVERGE_TOL = 1e-3
 CONVERGE_WINDOW = 10
-MAX_STEPS = 500
-LBFGS_INNER = 20
+EM_TOL = 1e-3
+MAX_STEPS = 1000
 # Share of the window's days held out (seeded random days, not the tail: the window is one
 # sample of the covariance it estimates, and a tail in a crash would measure a regime change).
 HOLDOUT = 0.2
@@ -77,32 +77,32 @@ def analytic_elbo(model: VAE, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tens
     return recon + kl, recon, kl
 
 
-def minimise(model: VAE, x: torch.Tensor, max_seconds: float) -> tuple[list[float], str]:
-    """L-BFGS on :func:`analytic_elbo` until the stopping rule or the budget; returns the loss
-    after each step and the stop reason (``converged``, ``budget``, ``max_steps``)."""
-    opt = torch.optim.LBFGS(
-        model.parameters(), lr=1.0, max_iter=LBFGS_INNER, history_size=20,
-        line_search_fn="strong_wolfe",
-    )
-
-    def closure():
-        opt.zero_grad(set_to_none=True)
-        loss = analytic_elbo(model, x)[0]
-        loss.backward()
-        return loss
-
-    t0, losses = time.perf_counter(), [float(analytic_elbo(model, x)[0].detach())]
-    for _ in range(MAX_STEPS):
-        opt.step(closure)
-        with torch.no_grad():
-            losses.append(float(analytic_elbo(model, x)[0]))
-        if not math.isfinite(losses[-1]):
-            raise FloatingPointError("the analytic ELBO became non-finite")
-        if converged(losses):
-            return losses, "converged"
-        if max_seconds and time.perf_counter() - t0 > max_seconds:
-            return losses, "budget"
-    return losses, "max_steps"
+@torch.no_grad()
+def set_to_em_optimum(model: VAE, z: np.ndarray, max_iter: int, seed: int) -> tuple[list[float], str]:
+    """Maximise the linear VAE's ELBO by coordinate ascent, i.e. EM: sklearn's
+    ``FactorAnalysis`` on the standardised window ``z`` gives the decoder (loadings, bias, noise);
+    the encoder is then set to the exact posterior, ``mu = S W' Psi^-1 (x - b)``, ``S = (I + W'
+    Psi^-1 W)^-1`` (constant log-variance ``log diag S``), which the linear encoder represents
+    exactly, so the ELBO equals the FA log-likelihood. Returns the negative log-likelihood per
+    EM iteration (per day) and the stop reason of :func:`converged` on it."""
+    k = model.latent_dim
+    fa = FactorAnalysis(n_components=k, max_iter=max_iter, tol=EM_TOL, random_state=seed).fit(z)
+    w = fa.components_.T.astype(np.float64)  # N x k
+    psi = np.maximum(fa.noise_variance_, np.exp(NOISE_LOGVAR_MIN))
+    wp = w / psi[:, None]
+    post_cov = np.linalg.inv(np.eye(k) + w.T @ wp)
+    enc = post_cov @ wp.T  # k x N
+    head_w = np.zeros((2 * k, model.n_inputs))
+    head_b = np.zeros(2 * k)
+    head_w[:k], head_b[:k] = enc, -enc @ fa.mean_
+    head_b[k:] = np.log(np.diag(post_cov))
+    model.enc_head.weight.copy_(torch.from_numpy(head_w))
+    model.enc_head.bias.copy_(torch.from_numpy(head_b))
+    model.decoder.weight.copy_(torch.from_numpy(w))
+    model.decoder.bias.copy_(torch.from_numpy(fa.mean_))
+    model.log_noise_var.copy_(torch.from_numpy(np.log(psi)))
+    losses = [-float(v) / z.shape[0] for v in fa.loglike_]
+    return losses, "converged" if converged(losses) or fa.n_iter_ < max_iter else "max_steps"
 
 
 def converged(losses: list[float], tol: float = CONVERGE_TOL, window: int = CONVERGE_WINDOW) -> bool:
@@ -145,16 +145,3 @@ def new_model(n_stocks: int, k: int, config: TrainConfig) -> VAE:
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(config.seed)
         return VAE(n_stocks, k, config.hidden, 0, "linear", "learned", config.encoder)
-
-
-def keep_latents(model: VAE, keep: np.ndarray, config: TrainConfig) -> VAE:
-    """A model with only the latents ``keep`` of ``model``, same weights (a warm start)."""
-    k = model.latent_dim
-    small = new_model(model.n_inputs, len(keep), config)
-    state = {key: val.clone() for key, val in model.state_dict().items()}
-    rows = np.concatenate([keep, keep + k])  # enc_head emits [mu, logvar]
-    state["enc_head.weight"] = state["enc_head.weight"][rows]
-    state["enc_head.bias"] = state["enc_head.bias"][rows]
-    state["decoder.weight"] = state["decoder.weight"][:, keep]
-    small.load_state_dict(state)
-    return small

@@ -20,13 +20,13 @@ import torch
 
 from vae_pipeline.core.converged import (
     HOLDOUT,
+    MAX_STEPS,
     converged,
     default_max_latents,
     heldout_evidence,
-    keep_latents,
     mean_kl,
-    minimise,
     new_model,
+    set_to_em_optimum,
 )
 from vae_pipeline.core.model import (
     DECODERS,
@@ -498,7 +498,6 @@ def _train_headline(returns, X: np.ndarray, config: TrainConfig) -> TrainResult:
     of the days by the held-out ELBO of the other 20 %, then fit the whole window with them."""
     t0 = time.perf_counter()
     T, N = X.shape
-    budget = config.max_seconds
     k_max = config.max_latents or default_max_latents(N, T)
     k_max = min(k_max, T - 2)
     rng = np.random.default_rng(config.seed)
@@ -508,17 +507,16 @@ def _train_headline(returns, X: np.ndarray, config: TrainConfig) -> TrainResult:
         sel_std = Standardiser().fit(X[~held])
         x_fit = torch.from_numpy(sel_std.transform(X[~held])).float()
         x_val = torch.from_numpy(sel_std.transform(X[held])).float()
-        selector = new_model(N, k_max, config).train()
-        sel_losses, _ = minimise(selector, x_fit, budget / 2 if budget else 0.0)
+        selector = new_model(N, k_max, config)
+        sel_losses, _ = set_to_em_optimum(selector, x_fit.double().numpy(), MAX_STEPS, config.seed)
         order = np.argsort(-mean_kl(selector, x_fit), kind="stable")
         evidence = heldout_evidence(selector, order, x_val)
         k = max(1, int(np.argmax(evidence)))
 
         standardiser = Standardiser().fit(returns)
         x = torch.from_numpy(standardiser.transform(X)).float()
-        model = keep_latents(selector, np.sort(order[:k]), config).train()
-        left = max(budget - (time.perf_counter() - t0), 1e-3) if budget else 0.0
-        losses, reason = minimise(model, x, left)
+        model = new_model(N, k, config)
+        losses, reason = set_to_em_optimum(model, x.double().numpy(), MAX_STEPS, config.seed)
         active = int((mean_kl(model, x) > ACTIVE_KL_THRESHOLD).sum())
     model = model.cpu().eval()
     history = pd.DataFrame({"epoch": np.arange(len(losses)), "total": losses})
