@@ -117,15 +117,17 @@ class VAE(nn.Module):
 
     def config(self) -> dict[str, Any]:
         """The ``__init__`` arguments (what :func:`model_from_bytes` needs to rebuild the model)."""
-        return {
+        out = {
             "n_inputs": self.n_inputs,
             "latent_dim": self.latent_dim,
             "hidden": self.hidden,
             "n_conditions": self.n_conditions,
             "decoder": self.decoder_kind,
             "noise": self.noise_kind,
-            "encoder": self.encoder_kind,
         }
+        if self.encoder_kind != "mlp":  # only when not the default: stored configs stay as they were
+            out["encoder"] = self.encoder_kind
+        return out
 
     def _with_condition(self, x: torch.Tensor, c: torch.Tensor | None) -> torch.Tensor:
         """Append the one-hot condition; ``c`` may be int labels (T,) or one-hot (T, C)."""

@@ -19,6 +19,7 @@ import numpy as np
 from sklearn.base import BaseEstimator
 
 from vae_pipeline.core.converged import HEADLINE_TRAIN, default_max_latents
+from vae_pipeline.core.training import TrainConfig, train_vae
 
 from ._validation import ArrayLike, as_returns
 from .factor import FactorAnalysisCovariance, PCACovariance
@@ -81,9 +82,12 @@ class FactorAnalysisMatchedCovariance(BaseEstimator):
         self.seed = seed
 
     def fit(self, X: ArrayLike, y: object = None):
-        if self.trained is None:
-            raise ValueError("FactorAnalysisMatchedCovariance needs the trained headline VAE")
-        self.n_components_ = int(self.trained.config.latent_dim)
+        as_returns(X, name=type(self).__name__)
+        trained = self.trained
+        if trained is None:  # standalone: train the headline model on X first
+            config = TrainConfig(seed=self.seed, **self.train_overrides)
+            trained = train_vae(X, config)
+        self.n_components_ = int(trained.config.latent_dim)
         est = FactorAnalysisCovariance(n_components=self.n_components_).fit(X)
         self.loadings_, self.idiosyncratic_var_ = est.loadings_, est.idiosyncratic_var_
         self.covariance_ = est.covariance_
