@@ -43,6 +43,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from vae_pipeline.core.covariance import REGISTRY
 from vae_pipeline.core.interpretation import baseline_latents
 from vae_pipeline.core.minvar import annualised_vol, paired_bootstrap, walk_forward_weights
 from vae_pipeline.core.refit import (
@@ -86,6 +87,11 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--names", type=int, default=0, help="random subset of names (0 = all)")
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--device", default="cpu")
+    p.add_argument("--estimators", default="",
+                   help="comma-separated registry names to race (default: the experiment's set); "
+                        "ledoit_wolf and pca are always added (the bootstrap baselines)")
+    p.add_argument("--horse-race-only", action="store_true",
+                   help="skip the interpretation, anomaly and silhouette parts")
     return p.parse_args(argv)
 
 
@@ -160,10 +166,26 @@ def horse_race(returns, obs, args, models: Models):
                 "vs_ledoit_wolf": {
                     c: list(paired_bootstrap(days[c], days["ledoit_wolf"], n_boot=args.n_boot,
                                              block=BLOCK, seed=args.seed))
-                    for c in REGIME_COLUMNS if c != "ledoit_wolf"
+                    for c in REGIME_COLUMNS if c != "ledoit_wolf" and c in daily.columns
                 },
             }
     return rows, per_regime, wf
+
+
+def latents_chosen(models: Models) -> dict:
+    """The headline VAE's chosen and active latents per window (empty if it was not raced)."""
+    key = REGISTRY["vae"].model_key
+    out = {}
+    for decision, fitted in models.fitted.items():
+        if key in fitted:
+            res = fitted[key]
+            out[f"{decision:%Y-%m-%d}"] = {"k": res.config.latent_dim, "active": res.active_latents,
+                                            "stop": res.stop_reason, "seconds": round(res.seconds, 2)}
+    if out:
+        ks = np.array([v["k"] for v in out.values()])
+        out["summary"] = {"k_median": float(np.median(ks)), "k_min": int(ks.min()),
+                          "k_max": int(ks.max())}
+    return out
 
 
 def interpretation(returns, obs, args, models: Models):
@@ -279,7 +301,8 @@ def report(res: dict) -> str:
                      f"| {fmt_ci(r['vs_pca'])} |")
     lines += ["", "(* = the 95 % paired block-bootstrap interval excludes 0; negative = lower vol.)", ""]
     if res["per_regime"]:
-        names = REGIME_COLUMNS
+        first = next(iter(res["per_regime"].values()))
+        names = [n for n in REGIME_COLUMNS if n in first["vol"]]
         lines += ["| regime at decision | days | " + " | ".join(names) + " |",
                   "|---|---:|" + "---:|" * len(names)]
         for label, r in res["per_regime"].items():
@@ -288,6 +311,8 @@ def report(res: dict) -> str:
             lines.append("| ... vs Ledoit-Wolf (pp, 95% CI) | | - | "
                          + " | ".join(fmt_ci(r["vs_ledoit_wolf"][n]) for n in names[1:]) + " |")
         lines.append("")
+    if "interpretation" not in res:
+        return "\n".join(lines)
     lines += ["| strongest latent abs(corr) with | VAE | PCA | factor analysis |", "|---|---:|---:|---:|"]
     for t, label in TARGETS.items():
         cells = [res["interpretation"][m].get(t) for m in ("vae", "pca", "factor_analysis")]
@@ -332,7 +357,11 @@ def main(argv=None) -> dict:
     labels = obs["regime"].astype(int).shift(1).fillna(0).astype(int)  # regime at the previous close
     cfg = TrainConfig(latent_dim=args.latent, beta=args.beta, epochs=args.epochs, seed=args.seed,
                       device=args.device).validate()
-    models = Models(config=cfg, k=args.latent, names=experiment_estimators(conditional=True),
+    names = experiment_estimators(conditional=True)
+    if args.estimators:
+        chosen = [n.strip() for n in args.estimators.split(",") if n.strip()]
+        names = tuple(dict.fromkeys([*BASELINES, *chosen]))
+    models = Models(config=cfg, k=args.latent, names=names,
                     labels=labels, n_samples=args.n_samples, seed=args.seed, keep=True)
     print(f"{returns.shape[1]} names x {len(returns)} days; torch threads {torch.get_num_threads()}, "
           f"{os.cpu_count()} cores, {platform.processor() or platform.machine()}", file=sys.stderr)
@@ -347,15 +376,19 @@ def main(argv=None) -> dict:
         "data": info,
         "horse_race": rows,
         "per_regime": per_regime,
-        "interpretation": interpretation(returns, obs, args, models),
-        "anomaly": anomaly(returns, obs, args, models),
-        "silhouette": silhouettes(returns, sectors, args, models),
+        "latents_chosen": latents_chosen(models),
         "fit_seconds_vae_cvae": models.seconds,
         "seconds": time.perf_counter() - T0,
         "machine": {"cores": os.cpu_count(), "torch_threads": torch.get_num_threads(),
                     "platform": platform.platform()},
     }
+    if not args.horse_race_only:
+        res["interpretation"] = interpretation(returns, obs, args, models)
+        res["anomaly"] = anomaly(returns, obs, args, models)
+        res["silhouette"] = silhouettes(returns, sectors, args, models)
     print(report(res))
+    if res["latents_chosen"]:
+        print(f"\nheadline vae latents per window: {res['latents_chosen']}")
     print(f"\n{res['seconds']:.0f} s in all ({models.seconds:.0f} s training {models.n_fits} "
           f"models) on {os.cpu_count()} cores; JSON: {args.out}")
     args.out.parent.mkdir(parents=True, exist_ok=True)

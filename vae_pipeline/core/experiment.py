@@ -419,7 +419,9 @@ def _run(cfg: ExperimentConfig, progress: ProgressFn | None) -> ExperimentReport
             else lambda key, epoch, total: progress(f"train {key.kind}", epoch, total)
         ),
     )
-    part = refit.models(train, names=("vae", "cvae") if cfg.conditional else ("vae",), report=True)
+    # The interpretation and anomaly parts read the reference model (the plain VAE_MODEL).
+    plain = ("vae_reference", "cvae") if cfg.conditional else ("vae_reference",)
+    part = refit.models(train, names=plain, report=True)
     vae = part.vae
     cvae = part[CVAE_MODEL] if cfg.conditional else None
 

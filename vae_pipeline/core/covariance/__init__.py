@@ -13,15 +13,22 @@ from typing import Any
 from sklearn.base import BaseEstimator
 
 from .factor import FactorAnalysisCovariance, PCACovariance
+from .factor_auto import (
+    FactorAnalysisAutoCovariance,
+    FactorAnalysisMatchedCovariance,
+    PCAAutoCovariance,
+    bai_ng_ic_p2,
+)
 from .ledoit_wolf import LedoitWolfCovariance
 from .nonlinear_shrinkage import NonlinearShrinkage
 from .oracle import OracleCovariance
 from .regime import RegimeConditional, regime_conditional
-from .registry import REGISTRY, EstimatorSpec, ModelKey, model_keys
+from .registry import REGISTRY, EstimatorSpec, ModelKey, model_keys, model_names
 from .sample import SampleCovariance
 from .vae import (
     CVAECovariance,
     CVAEHeteroCovariance,
+    VAEClosedFormCovariance,
     VAECovariance,
     VAEHeteroCovariance,
     VAEPosteriorCovariance,
@@ -49,10 +56,16 @@ __all__ = [
     "EstimatorSpec",
     "ModelKey",
     "model_keys",
+    "model_names",
     "NEEDS_LABELS",
     "CVAECovariance",
     "CVAEHeteroCovariance",
+    "FactorAnalysisAutoCovariance",
     "FactorAnalysisCovariance",
+    "FactorAnalysisMatchedCovariance",
+    "PCAAutoCovariance",
+    "VAEClosedFormCovariance",
+    "bai_ng_ic_p2",
     "LedoitWolfCovariance",
     "NonlinearShrinkage",
     "OracleCovariance",

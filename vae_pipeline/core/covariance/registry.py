@@ -17,6 +17,11 @@ from typing import Any, Literal
 from sklearn.base import BaseEstimator
 
 from .factor import FactorAnalysisCovariance, PCACovariance
+from .factor_auto import (
+    FactorAnalysisAutoCovariance,
+    FactorAnalysisMatchedCovariance,
+    PCAAutoCovariance,
+)
 from .ledoit_wolf import LedoitWolfCovariance
 from .nonlinear_shrinkage import NonlinearShrinkage
 from .oracle import OracleCovariance
@@ -25,6 +30,7 @@ from .sample import SampleCovariance
 from .vae import (
     CVAECovariance,
     CVAEHeteroCovariance,
+    VAEClosedFormCovariance,
     VAECovariance,
     VAEHeteroCovariance,
     VAEPosteriorCovariance,
@@ -92,7 +98,28 @@ REGISTRY: dict[str, EstimatorSpec] = {
     "nonlinear_shrinkage": EstimatorSpec(NonlinearShrinkage),
     "pca": EstimatorSpec(PCACovariance, n_components=True),
     "factor_analysis": EstimatorSpec(FactorAnalysisCovariance, n_components=True),
-    "vae": EstimatorSpec(VAECovariance, model="vae"),
+    # k by Bai-Ng IC_p2 (the headline VAE chooses its own k; these are its fair rivals).
+    "pca_auto": EstimatorSpec(PCAAutoCovariance),
+    "factor_analysis_auto": EstimatorSpec(FactorAnalysisAutoCovariance),
+    # The headline VAE: linear decoder, learned noise, trained to convergence with its own number
+    # of latents, closed-form covariance (core.converged); FA with that same k beside it.
+    "vae": EstimatorSpec(VAEClosedFormCovariance, model="vae"),
+    "factor_analysis_matched": EstimatorSpec(FactorAnalysisMatchedCovariance, model="vae"),
+    # The nonlinear-decoder VAE (the thesis: interactions a linear decoder misses), learned
+    # noise, trained to convergence (Adam, the same stopping rule); Monte-Carlo systematic part.
+    "vae_mlp": EstimatorSpec(
+        VAEHeteroCovariance,
+        model="vae",
+        train_overrides={
+            "noise": "learned",
+            "decoder": "mlp",
+            "fit": "converged",
+            "epochs": 3000,
+            "max_seconds": 30.0,
+        },
+    ),
+    # The reference set-up (k = the run's latent_dim, fixed epochs, fixed noise, Monte Carlo).
+    "vae_reference": EstimatorSpec(VAECovariance, model="vae"),
     "vae_posterior": EstimatorSpec(VAEPosteriorCovariance, model="vae"),
     "vae_shrunk": EstimatorSpec(VAEShrunkCovariance, model="vae"),
     # VAE with a learned per-stock noise variance: its own model, noise="learned".
@@ -116,3 +143,15 @@ def model_keys(names: list[str] | tuple[str, ...]) -> list[ModelKey]:
         if key is not None and key not in keys:
             keys.append(key)
     return keys
+
+
+def model_names() -> dict[ModelKey, str]:
+    """Each model's name: the registry name of the first estimator that reads it (the headline
+    model is "vae", the reference set-up's "vae_reference", ...). The pipeline stores the model
+    named N as the asset ``trained_N``."""
+    names: dict[ModelKey, str] = {}
+    for name, spec in REGISTRY.items():
+        key = spec.model_key
+        if key is not None and key not in names:
+            names[key] = name
+    return names

@@ -37,7 +37,8 @@ import numpy as np
 import torch
 from sklearn.base import BaseEstimator
 
-from vae_pipeline.core.training import TrainConfig, TrainResult, train_vae
+from vae_pipeline.core.converged import HEADLINE_TRAIN, mean_kl
+from vae_pipeline.core.training import ACTIVE_KL_THRESHOLD, TrainConfig, TrainResult, train_vae
 
 from ._validation import ArrayLike, as_returns, check_n_components, symmetrise
 from .ledoit_wolf import ledoit_wolf_shrunk
@@ -336,3 +337,43 @@ class CVAEHeteroCovariance(_LearnedNoiseResidual, CVAECovariance):
     Systematic part as ``cvae`` (prior decode with the regime's one-hot condition); idiosyncratic
     part the model's noise variance. Extra attribute: ``noise_variance_`` (N,).
     """
+
+
+class VAEClosedFormCovariance(VAECovariance):
+    """The headline "vae": ``B B' + diag(psi)`` in return units, in closed form (no Monte Carlo).
+
+    The model (``TrainConfig(fit="converged", noise="learned")``, see ``core.converged``) is a
+    linear-decoder VAE with a learned per-stock noise variance trained to convergence on the
+    analytic ELBO (factor analysis's likelihood plus the KL term); the number of latents is its
+    own (held-out ELBO), and latents whose mean KL is below ``ACTIVE_KL_THRESHOLD`` are switched
+    off. With ``W`` (N x k, standardised units) the decoder's active columns and ``s`` the
+    standardiser's scales, ``B = diag(s) W`` and ``psi = exp(log_noise_var) s^2``. At the
+    optimum the aggregated posterior of the latents is N(0, I), so this is the covariance the
+    model generates. Extra attributes: ``loadings_`` (N x k active), ``noise_variance_`` (N,),
+    ``active_latents_``, ``kl_per_latent_`` (k,).
+    """
+
+    train_overrides: dict[str, Any] = dict(HEADLINE_TRAIN)
+
+    def fit(self, X: ArrayLike, y: object = None) -> VAEClosedFormCovariance:
+        arr = self._check(X)
+        result = self._result(X, None)
+        model = result.model
+        if result.n_conditions or model.decoder_kind != "linear":
+            raise ValueError(f"{type(self).__name__}: needs an unconditional linear-decoder VAE")
+        try:
+            self.noise_variance_ = model_noise_variance(result)
+        except ValueError as exc:
+            raise ValueError(f"{type(self).__name__}: {exc}") from None
+        x = torch.from_numpy(result.standardiser.transform(arr)).to(torch.float32)
+        self.kl_per_latent_ = mean_kl(model, x)
+        active = self.kl_per_latent_ > ACTIVE_KL_THRESHOLD
+        scale = np.asarray(result.standardiser.scale_, dtype=np.float64)
+        w = model.loadings().double().numpy()[:, active]
+        self.loadings_ = w * scale[:, None]
+        self.active_latents_ = int(active.sum())
+        self.result_ = result
+        self.systematic_ = symmetrise(self.loadings_ @ self.loadings_.T)
+        self.idiosyncratic_ = np.diag(self.noise_variance_)
+        self.covariance_ = symmetrise(self.systematic_ + self.idiosyncratic_)
+        return self

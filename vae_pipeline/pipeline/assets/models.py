@@ -27,7 +27,7 @@ from dagster import (
     asset,
 )
 
-from vae_pipeline.core.covariance import REGISTRY, ModelKey, model_keys
+from vae_pipeline.core.covariance import REGISTRY, ModelKey, model_keys, model_names
 from vae_pipeline.core.refit import fit_model, model_config, regime_labels
 from vae_pipeline.core.training import TrainConfig, TrainResult
 from vae_pipeline.core.warm_start import previous_state, sibling_state, warm_config
@@ -59,8 +59,9 @@ MODEL_KEYS = model_keys(list(REGISTRY))
 
 
 def model_asset_name(key: ModelKey) -> str:
-    """``trained_vae``, ``trained_cvae``, ``trained_vae_learned_noise``, ..."""
-    return "trained_" + key.kind + "".join(f"_{value}_{name}" for name, value in key.overrides)
+    """``trained_vae`` (the headline model), ``trained_vae_reference``, ``trained_cvae``, ...:
+    ``trained_`` + the registry's name of the model (``core.covariance.model_names``)."""
+    return "trained_" + model_names()[key]
 
 
 def _seed(training: TrainingResource, key: ModelKey, window, previous, base, n_conditions, day):
