@@ -98,8 +98,10 @@ def test_market_eigenvalue_reaches_factor_analysis():
     window = panel(t=504, n=100, market=True)
     head = VAEClosedFormCovariance().fit(window)
     fa = FactorAnalysisCovariance(n_components=head.result_.config.latent_dim).fit(window)
-    top = {name: np.linalg.eigvalsh(c)[-1]
-           for name, c in (("head", head.covariance_), ("fa", fa.covariance_))}
+    top = {
+        name: np.linalg.eigvalsh(c)[-1]
+        for name, c in (("head", head.covariance_), ("fa", fa.covariance_))
+    }
     assert abs(top["head"] / top["fa"] - 1) < 0.01
     ref = VAECovariance(epochs=300).fit(window)
     assert np.linalg.eigvalsh(ref.covariance_)[-1] < 0.9 * top["fa"]
@@ -116,7 +118,13 @@ def test_vae_reference_reproduces_the_old_vae(four_factor):
 
 
 def test_registry_has_the_new_names():
-    assert {"vae", "vae_reference", "vae_mlp", "pca_auto", "factor_analysis_auto",
-            "factor_analysis_matched"} <= set(REGISTRY)
+    assert {
+        "vae",
+        "vae_reference",
+        "vae_mlp",
+        "pca_auto",
+        "factor_analysis_auto",
+        "factor_analysis_matched",
+    } <= set(REGISTRY)
     assert REGISTRY["vae"].model_key == REGISTRY["factor_analysis_matched"].model_key
     assert dict(REGISTRY["vae_mlp"].model_key.overrides)["decoder"] == "mlp"

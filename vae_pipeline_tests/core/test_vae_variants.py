@@ -157,7 +157,7 @@ def test_refit_stages_add_vae_hetero(hetero):
     x, _, res = hetero
     cfg = TrainConfig(**{**FAST, "epochs": 20})
     vae = train_vae(x, cfg)
-    models = fit_models(x, None, cfg, names=["vae", "vae_hetero"], given={VAE_MODEL: vae})
+    models = fit_models(x, None, cfg, names=["vae_reference", "vae_hetero"], given={VAE_MODEL: vae})
     key = ModelKey("vae", (("noise", "learned"),))
     assert models.trained == (key,)  # the given VAE is not retrained
     covs = estimate_covariances(x, k=K, models=models, n_samples=200)
