@@ -154,6 +154,9 @@ def study(
     task = bar.add_task("rebalances", total=None)
 
     def on_step(done: int, total: int, info: dict[str, Any]) -> None:
+        if progress and not err.is_terminal:  # a log, not a terminal: one line per rebalance
+            err.print(f"rebalance {done}/{total} ({info['decision']}): {info['n_fits']} model "
+                      f"fits, {info['seconds']:.0f} s", highlight=False)  # fmt: skip
         bar.update(task, completed=done, total=total,
                    description=f"rebalances (last {info['decision']}, {info['n_fits']} model fits)")
 

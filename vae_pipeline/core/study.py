@@ -238,9 +238,9 @@ def _ci(interval: list[float] | None) -> str:
 
 def markdown_table(result: dict[str, Any]) -> str:
     """The horse race as a markdown table, rows by vol: vol, then the difference against each
-    baseline that was raced (a column only when some row holds it)."""
+    baseline the rows were compared with (a column when the rows hold its key)."""
     rows = sorted(result["horse_race"], key=lambda r: r["vol"])
-    bases = [b for b in BASELINES if any(r.get(f"vs_{b}") is not None for r in rows)]
+    bases = [b for b in BASELINES if any(f"vs_{b}" in r for r in rows)]
     header = ["estimator", "vol", *(f"vs {BASELINE_LABELS[b]}" for b in bases)]
     lines = ["| " + " | ".join(header) + " |", "|---|" + "---:|" * (len(header) - 1)]
     for r in rows:
