@@ -108,11 +108,15 @@ def _print_table(d: dict[str, Any]) -> None:
 def study(
     prices: Path = typer.Argument(..., help="prices or returns file (CSV, CSV.gz or Parquet)"),
     estimators: str | None = typer.Option(
-        None, "--estimators", help="comma-separated registry names [default: the study's set; "
-        "ledoit_wolf, nonlinear_shrinkage and pca are always raced]"),  # fmt: skip
+        None,
+        "--estimators",
+        help="comma-separated registry names [default: the study's set; "
+        "ledoit_wolf, nonlinear_shrinkage and pca are always raced]",
+    ),  # fmt: skip
     window: int = typer.Option(504, "--window", "-W", help="training window W (days)"),
-    rebalance: int = typer.Option(21, "--rebalance", "--horizon", "-H",
-                                  help="rebalance period H (days)"),
+    rebalance: int = typer.Option(
+        21, "--rebalance", "--horizon", "-H", help="rebalance period H (days)"
+    ),
     latent: int = typer.Option(4, "--latent", help="k of the fixed-k rivals (PCA, FA, VAE ref)"),
     beta: float = typer.Option(1.0, "--beta", help="weight of the KL term"),
     epochs: int = typer.Option(300, "--epochs", help="training epochs of the fixed-epoch VAEs"),
@@ -130,7 +134,13 @@ def study(
     progress: bool = typer.Option(True, "--progress/--no-progress", help="progress bar (stderr)"),
 ) -> None:
     """The walk-forward min-variance horse race of the covariance estimators on PRICES."""
-    from vae_pipeline.core.study import StudyConfig, markdown_table, resolve_estimators, run_study
+    from vae_pipeline.core.study import (
+        StudyConfig,
+        check_panel,
+        markdown_table,
+        resolve_estimators,
+        run_study,
+    )
     from vae_pipeline.sources import DataFileError
 
     regime = factors is not None or macro is not None
@@ -143,6 +153,7 @@ def study(
             raise ValueError("need --latent, --epochs, --n-samples >= 1, --n-boot >= 10, "
                              "--names >= 0")  # fmt: skip
         inputs = load_study_inputs(prices, sectors, factors, macro, names=names, seed=seed)
+        check_panel(inputs.returns, window, rebalance)  # W too long for the file: before any fit
     except (FileNotFoundError, DataFileError, ValueError) as exc:
         _fail(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
     err.print(f"{inputs.returns.shape[1]} names x {len(inputs.returns)} days "
@@ -157,8 +168,12 @@ def study(
         if progress and not err.is_terminal:  # a log, not a terminal: one line per rebalance
             err.print(f"rebalance {done}/{total} ({info['decision']}): {info['n_fits']} model "
                       f"fits, {info['seconds']:.0f} s", highlight=False)  # fmt: skip
-        bar.update(task, completed=done, total=total,
-                   description=f"rebalances (last {info['decision']}, {info['n_fits']} model fits)")
+        bar.update(
+            task,
+            completed=done,
+            total=total,
+            description=f"rebalances (last {info['decision']}, {info['n_fits']} model fits)",
+        )
 
     try:
         with bar:

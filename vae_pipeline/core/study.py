@@ -156,10 +156,16 @@ def run_study(
     labels = regime.shift(1).fillna(0).astype(int)  # the regime at the previous close
     cfg = TrainConfig(latent_dim=config.latent, beta=config.beta, epochs=config.epochs,
                       seed=config.seed, device=config.device).validate()  # fmt: skip
-    models = WindowRefit(config=cfg, k=config.latent, names=names, labels=labels,
-                         regime_at=lambda decision: int(regime.loc[decision]),
-                         n_samples=config.n_samples, seed=config.seed,
-                         keep=True)  # fmt: skip (kept for the chosen k; dropped unless keep)
+    models = WindowRefit(
+        config=cfg,
+        k=config.latent,
+        names=names,
+        labels=labels,
+        regime_at=lambda decision: int(regime.loc[decision]),
+        n_samples=config.n_samples,
+        seed=config.seed,
+        keep=True,
+    )  # fmt: skip (kept for the chosen k; dropped unless keep)
 
     def step(done: int, total: int, decision: Any) -> None:
         if progress is not None:
@@ -194,7 +200,8 @@ def run_study(
                 "vol": {c: annualised_vol(days[c]) for c in daily.columns},
                 "vs_ledoit_wolf": {
                     c: _interval(days[c], days["ledoit_wolf"], config)
-                    for c in REGIME_COLUMNS if c != "ledoit_wolf" and c in daily.columns
+                    for c in REGIME_COLUMNS
+                    if c != "ledoit_wolf" and c in daily.columns
                 },  # fmt: skip
             }
     chosen = _latents_chosen(models)
@@ -214,8 +221,11 @@ def run_study(
         "n_fits": models.n_fits,
         "fit_seconds": models.seconds,
         "seconds": time.perf_counter() - t0,
-        "machine": {"cores": os.cpu_count(), "torch_threads": torch.get_num_threads(),
-                    "platform": platform.platform()},  # fmt: skip
+        "machine": {
+            "cores": os.cpu_count(),
+            "torch_threads": torch.get_num_threads(),
+            "platform": platform.platform(),
+        },  # fmt: skip
     }
     return Study(result=result, models=models, walk_forward=wf)
 
