@@ -85,8 +85,8 @@ def _print_table(d: dict[str, Any]) -> None:
         caption="vol in % a year; vs: difference in vol points [95 % paired block bootstrap], "
         "* = interval excludes 0",
     )
-    t.add_column("estimator")
-    t.add_column("vol %", justify="right")
+    t.add_column("estimator", no_wrap=True)
+    t.add_column("vol %", justify="right", no_wrap=True)
     for b in bases:
         t.add_column(f"vs {BASELINE_LABELS[b]}", justify="right", no_wrap=True)
     for r in rows:
