@@ -110,8 +110,10 @@ def study(
     estimators: str | None = typer.Option(
         None,
         "--estimators",
-        help="comma-separated registry names [default: the study's set; "
-        "ledoit_wolf, nonlinear_shrinkage and pca are always raced]",
+        help="comma-separated registry names (default: sample, ledoit_wolf, nonlinear_shrinkage, "
+        "pca, factor_analysis, pca_auto, factor_analysis_auto, vae, factor_analysis_matched, "
+        "vae_mlp, vae_reference; with --factors or --macro also cvae, ledoit_wolf_regime); "
+        "ledoit_wolf, nonlinear_shrinkage and pca are always raced",
     ),  # fmt: skip
     window: int = typer.Option(504, "--window", "-W", help="training window W (days)"),
     rebalance: int = typer.Option(
