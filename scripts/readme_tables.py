@@ -112,13 +112,12 @@ def render_regime(regime: dict) -> str:
 
 
 def render_real_data(study: dict) -> str:
-    """The real-data horse race in the study's own order (by vol), * = interval excludes 0."""
-    rows = [
-        [r["estimator"], vol(r["vol"]), ci(r["vs_ledoit_wolf"], star=True),
-         ci(r["vs_pca"], star=True)]
-        for r in study["horse_race"]
-    ]
-    return table(["estimator", "vol", "vs Ledoit-Wolf", "vs PCA"], "lrrr", rows)
+    """The real-data horse race, the JSON ``vae study`` writes, as ``vae study --markdown``
+    renders it (one renderer): rows by vol; vol, then vs Ledoit-Wolf, vs nonlinear shrinkage
+    and vs PCA where raced; * = the interval excludes 0."""
+    from vae_pipeline.core.study import markdown_table
+
+    return markdown_table(study)
 
 
 # Each marked block: the JSON files it needs and how it is rendered from them.
