@@ -420,7 +420,7 @@ def _run(cfg: ExperimentConfig, progress: ProgressFn | None) -> ExperimentReport
         ),
     )
     # The interpretation and anomaly parts read the reference model (the plain VAE_MODEL).
-    plain = ("vae_reference", "cvae") if cfg.conditional else ("vae_reference",)
+    plain = ("vae_reference", "cvae_reference") if cfg.conditional else ("vae_reference",)
     part = refit.models(train, names=plain, report=True)
     vae = part.vae
     cvae = part[CVAE_MODEL] if cfg.conditional else None
