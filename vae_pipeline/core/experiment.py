@@ -422,7 +422,9 @@ def _run(cfg: ExperimentConfig, progress: ProgressFn | None) -> ExperimentReport
     # The interpretation and anomaly parts read the reference model (the plain VAE_MODEL).
     # The headline "vae" (learned per-stock noise) beside it: the anomaly test's surprise is
     # the error in units of its noise (the single split's horse race reuses this fit).
-    plain = ("vae_reference", "vae", "cvae") if cfg.conditional else ("vae_reference", "vae")
+    plain = (
+        ("vae_reference", "vae", "cvae_reference") if cfg.conditional else ("vae_reference", "vae")
+    )
     part = refit.models(train, names=plain, report=True)
     vae = part.vae
     headline = part[REGISTRY["vae"].model_key]

@@ -17,8 +17,10 @@ from dataclasses import asdict, dataclass, field, replace
 import numpy as np
 import pandas as pd
 import torch
+from sklearn.decomposition import FactorAnalysis
 
 from vae_pipeline.core.converged import (
+    EM_TOL,
     HOLDOUT,
     MAX_STEPS,
     analytic_elbo,
@@ -29,10 +31,17 @@ from vae_pipeline.core.converged import (
     new_model,
     set_to_em_optimum,
 )
+from vae_pipeline.core.converged_cvae import (
+    TAU_GRID,
+    fit_regime_fa,
+    heldout_loglik,
+    set_regime_fa_weights,
+)
 from vae_pipeline.core.model import (
     DECODERS,
     ENCODERS,
     LINEAR_DECODERS,
+    NOISE_LOGVAR_MIN,
     NOISES,
     VAE,
     kl_per_dim,
@@ -206,6 +215,9 @@ class TrainResult:
     stop_reason: str | None = None
     active_latents: int | None = None
     heldout_elbo: list[float] | None = None
+    # The headline CVAE: the pooling chosen (tau in days, the grid as multiples of the window,
+    # the held-out log-likelihood per grid point, each regime's lambda); see core.converged_cvae.
+    regime_pooling: dict | None = None
 
     def _inputs(self, X, conditions) -> tuple[torch.Tensor, torch.Tensor | None]:
         x = torch.from_numpy(self.standardiser.transform(X))
@@ -373,6 +385,13 @@ def train_vae(
         and not config.val_fraction
     ):
         return _train_headline(returns, X, config)
+    if (
+        config.fit == "converged"
+        and model_is_headline_cvae(config, n_cond)
+        and init_state is None
+        and not config.val_fraction
+    ):
+        return _train_headline_cvae(returns, X, labels, n_cond, config)
 
     n_val = int(round(T * config.val_fraction))
     if config.val_fraction > 0 and n_val < 1:
@@ -515,26 +534,52 @@ def model_is_headline(config: TrainConfig, n_conditions: int = 0) -> bool:
     )
 
 
+def model_is_headline_cvae(config: TrainConfig, n_conditions: int) -> bool:
+    """Whether ``fit="converged"`` takes the headline CVAE path (``core.converged_cvae``): a
+    CVAE with the conditional linear decoder, learned noise, the linear encoder, full batch."""
+    return (
+        n_conditions > 0
+        and config.model_decoder(n_conditions) == "conditional_linear"
+        and config.noise == "learned"
+        and config.encoder == "linear"
+        and not config.batch_size
+    )
+
+
+def _held_days(T: int, seed: int) -> np.ndarray:
+    """The headline fits' held-out days: a seeded random ``HOLDOUT`` of the window (bool, T)."""
+    rng = np.random.default_rng(seed)
+    held = np.zeros(T, dtype=bool)
+    held[rng.choice(T, size=max(1, int(round(HOLDOUT * T))), replace=False)] = True
+    return held
+
+
+def _select_latents(
+    X: np.ndarray, config: TrainConfig
+) -> tuple[int, np.ndarray, list[float], np.ndarray]:
+    """The number of latents by held-out ELBO (see ``core.converged``): ``(k, evidence per
+    j = 0..k_max, the selector's EM losses, the held-out mask)``."""
+    T, N = X.shape
+    k_max = config.max_latents or default_max_latents(N, T)
+    k_max = min(k_max, T - 2)
+    held = _held_days(T, config.seed)
+    sel_std = Standardiser().fit(X[~held])
+    x_fit = torch.from_numpy(sel_std.transform(X[~held])).float()
+    x_val = torch.from_numpy(sel_std.transform(X[held])).float()
+    selector = new_model(N, k_max, config)
+    sel_losses, _ = set_to_em_optimum(selector, x_fit.double().numpy(), MAX_STEPS, config.seed)
+    order = np.argsort(-mean_kl(selector, x_fit), kind="stable")
+    evidence = heldout_evidence(selector, order, x_val)
+    return max(1, int(np.argmax(evidence))), evidence, sel_losses, held
+
+
 def _train_headline(returns, X: np.ndarray, config: TrainConfig) -> TrainResult:
     """The headline fit (see ``core.converged``): select the number of latents on a random 80 %
     of the days by the held-out ELBO of the other 20 %, then fit the whole window with them."""
     t0 = time.perf_counter()
     T, N = X.shape
-    k_max = config.max_latents or default_max_latents(N, T)
-    k_max = min(k_max, T - 2)
-    rng = np.random.default_rng(config.seed)
-    held = np.zeros(T, dtype=bool)
-    held[rng.choice(T, size=max(1, int(round(HOLDOUT * T))), replace=False)] = True
     with torch.random.fork_rng(devices=[]):
-        sel_std = Standardiser().fit(X[~held])
-        x_fit = torch.from_numpy(sel_std.transform(X[~held])).float()
-        x_val = torch.from_numpy(sel_std.transform(X[held])).float()
-        selector = new_model(N, k_max, config)
-        sel_losses, _ = set_to_em_optimum(selector, x_fit.double().numpy(), MAX_STEPS, config.seed)
-        order = np.argsort(-mean_kl(selector, x_fit), kind="stable")
-        evidence = heldout_evidence(selector, order, x_val)
-        k = max(1, int(np.argmax(evidence)))
-
+        k, evidence, sel_losses, _ = _select_latents(X, config)
         standardiser = Standardiser().fit(returns)
         x = torch.from_numpy(standardiser.transform(X)).float()
         model = new_model(N, k, config)
@@ -560,6 +605,72 @@ def _train_headline(returns, X: np.ndarray, config: TrainConfig) -> TrainResult:
         stop_reason=reason,
         active_latents=active,
         heldout_elbo=[float(v) for v in evidence],
+    )
+
+
+def _train_headline_cvae(
+    returns, X: np.ndarray, labels: np.ndarray, n_cond: int, config: TrainConfig
+) -> TrainResult:
+    """The headline CVAE fit (see ``core.converged_cvae``): k as the headline VAE's (held-out
+    ELBO on the pooled window), the pooling ``tau`` by the held-out likelihood of the same
+    held-out days, then the regime model on the whole window by EM."""
+    t0 = time.perf_counter()
+    T, N = X.shape
+    floor = math.exp(NOISE_LOGVAR_MIN)
+
+    def pooled_fa(z: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        fa = FactorAnalysis(
+            n_components=k, max_iter=MAX_STEPS, tol=EM_TOL, random_state=config.seed
+        )
+        fa.fit(z)
+        return fa.components_.T.astype(np.float64), np.maximum(fa.noise_variance_, floor)
+
+    with torch.random.fork_rng(devices=[]):
+        k, evidence, sel_losses, held = _select_latents(X, config)
+        sel_std = Standardiser().fit(X[~held])
+        # float32 round trip as the headline's (its EM reads the model's float32 inputs)
+        z_fit = sel_std.transform(X[~held]).astype(np.float32).astype(np.float64)
+        z_val = sel_std.transform(X[held]).astype(np.float32).astype(np.float64)
+        w_fit, psi_fit = pooled_fa(z_fit, k)
+        n_fit = int((~held).sum())
+        scores = [
+            heldout_loglik(
+                fit_regime_fa(z_fit, labels[~held], n_cond, m * n_fit, w_fit, psi_fit),
+                z_val,
+                labels[held],
+            )
+            for m in TAU_GRID
+        ]
+        tau = TAU_GRID[int(np.argmax(scores))]
+
+        standardiser = Standardiser().fit(returns)
+        z = standardiser.transform(X).astype(np.float32).astype(np.float64)
+        w0, psi0 = pooled_fa(z, k)
+        fit = fit_regime_fa(z, labels, n_cond, tau * T, w0, psi0)
+        torch.manual_seed(config.seed)
+        model = VAE(N, k, config.hidden, n_cond, "conditional_linear", "learned", "linear")
+    set_regime_fa_weights(model, fit)
+    model = model.cpu().eval()
+    losses = fit["losses"]
+    history = pd.DataFrame({"epoch": np.arange(len(losses)), "total": losses})
+    return TrainResult(
+        model=model,
+        standardiser=standardiser,
+        history=history,
+        config=replace(config, latent_dim=k, epochs=len(sel_losses) + len(losses)),
+        seconds=time.perf_counter() - t0,
+        device="cpu",
+        n_conditions=n_cond,
+        best_epoch=len(losses) - 1,
+        stop_reason=fit["stop_reason"],
+        active_latents=k,
+        heldout_elbo=[float(v) for v in evidence],
+        regime_pooling={
+            "tau_days": float(tau * T),
+            "tau_grid": [float(m) for m in TAU_GRID],
+            "heldout_loglik": [float(v) for v in scores],
+            "lambda": [float(v) for v in fit["lambda"]],
+        },
     )
 
 

@@ -26,6 +26,7 @@ from .regime import RegimeConditional, regime_conditional
 from .registry import REGISTRY, EstimatorSpec, ModelKey, model_keys, model_names
 from .sample import SampleCovariance
 from .vae import (
+    CVAEClosedFormCovariance,
     CVAECovariance,
     CVAEHeteroCovariance,
     VAEClosedFormCovariance,
@@ -58,6 +59,7 @@ __all__ = [
     "model_keys",
     "model_names",
     "NEEDS_LABELS",
+    "CVAEClosedFormCovariance",
     "CVAECovariance",
     "CVAEHeteroCovariance",
     "FactorAnalysisAutoCovariance",

@@ -28,6 +28,7 @@ from .oracle import OracleCovariance
 from .regime import RegimeConditional
 from .sample import SampleCovariance
 from .vae import (
+    CVAEClosedFormCovariance,
     CVAECovariance,
     CVAEHeteroCovariance,
     VAEClosedFormCovariance,
@@ -124,7 +125,12 @@ REGISTRY: dict[str, EstimatorSpec] = {
     "vae_shrunk": EstimatorSpec(VAEShrunkCovariance, model="vae"),
     # VAE with a learned per-stock noise variance: its own model, noise="learned".
     "vae_hetero": EstimatorSpec(VAEHeteroCovariance, model="vae"),
-    "cvae": EstimatorSpec(CVAECovariance, model="cvae", labels=True),
+    # The headline CVAE: the headline VAE conditioned on the regime (conditional linear decoder,
+    # regime loadings partially pooled, learned noise, EM to its optimum, k as the VAE's), closed-
+    # form covariance for the decision date's regime (core.converged_cvae).
+    "cvae": EstimatorSpec(CVAEClosedFormCovariance, model="cvae", labels=True),
+    # The reference CVAE set-up (k = the run's latent_dim, fixed epochs, fixed noise, Monte Carlo).
+    "cvae_reference": EstimatorSpec(CVAECovariance, model="cvae", labels=True),
     # CVAE with a learned per-stock noise variance: its own model, noise="learned". Not in the
     # experiment's horse race yet (the published regime table has no row for it).
     "cvae_hetero": EstimatorSpec(CVAEHeteroCovariance, model="cvae", labels=True, experiment=False),
