@@ -18,6 +18,7 @@ PARTITIONED = [
     "trained_vae_mlp",
     "trained_vae_reference",
     "trained_cvae",
+    "trained_cvae_reference",
     "trained_vae_hetero",
     "trained_cvae_hetero",
     "latent_factors",
