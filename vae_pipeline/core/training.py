@@ -652,7 +652,14 @@ def _train_headline_cvae(
     set_regime_fa_weights(model, fit)
     model = model.cpu().eval()
     losses = fit["losses"]
-    history = pd.DataFrame({"epoch": np.arange(len(losses)), "total": losses})
+    # "total": EM's path; "recon" / "kl": the ELBO's parts at the end (z = mu), as the gates read
+    x = torch.from_numpy(z).float()
+    c = torch.from_numpy(_one_hot(labels, n_cond))
+    _, recon, kl, _ = _evaluate(model, x, c, config.beta)
+    history = pd.DataFrame(
+        {"epoch": np.arange(len(losses)), "total": losses, "recon": np.nan, "kl": np.nan}
+    )
+    history.loc[history.index[-1], ["recon", "kl"]] = [float(recon), float(kl)]
     return TrainResult(
         model=model,
         standardiser=standardiser,
