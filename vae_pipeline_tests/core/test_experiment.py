@@ -12,6 +12,7 @@ import math
 import numpy as np
 import pytest
 
+from vae_pipeline.core.covariance import REGISTRY
 from vae_pipeline.core.experiment import (
     ExperimentConfig,
     _overrides,
@@ -19,6 +20,7 @@ from vae_pipeline.core.experiment import (
     condition_labels,
     run_experiment,
 )
+from vae_pipeline.core.refit import experiment_estimators
 from vae_pipeline.core.synthetic import generate_panel
 
 TINY = dict(n_names=20, n_days=300, epochs=30, seed=42)
@@ -106,11 +108,16 @@ def test_conditional_walk_forward_adds_cvae_and_per_regime():
     assert {"cvae", "ledoit_wolf_regime"} <= set(d["minvar"])
     assert "cvae" in d["factor_recovery"] and d["train_cvae"]["epochs"] == TINY["epochs"]
     assert d["mode"] == "walk_forward" and d["n_rebalances"] == math.ceil((300 - 120) / 45)
+    assert "cvae_reference" in d["minvar"]
     # per rebalance one VAE per distinct ``train_overrides`` of the VAE variants (the reference's
-    # and vae_hetero's noise="learned") and one CVAE, plus the pair on the training part (150 days)
+    # and vae_hetero's noise="learned") and one CVAE per distinct CVAE model the race reads (the
+    # headline cvae's and cvae_reference's), plus the reference pair on the training part
     vae_models = {tuple(sorted(_overrides(cls).items())) for cls in _vae_variant_classes().values()}
-    assert len(vae_models) >= 2 and "vae_hetero" in d["minvar"]
-    assert d["n_fits"] == (len(vae_models) + 1) * d["n_rebalances"] + 2
+    cvae_models = {
+        REGISTRY[n].model_key for n in experiment_estimators(True) if REGISTRY[n].model == "cvae"
+    }
+    assert len(vae_models) >= 2 and "vae_hetero" in d["minvar"] and len(cvae_models) == 2
+    assert d["n_fits"] == (len(vae_models) + len(cvae_models)) * d["n_rebalances"] + 2
     per = d["per_regime"]
     assert set(per) == {"expansion", "contraction"}
     assert sum(r["n_days"] for r in per.values()) == 300 - 120
