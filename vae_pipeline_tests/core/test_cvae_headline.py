@@ -55,13 +55,11 @@ def test_cvae_reference_reproduces_the_old_cvae_exactly():
     window = panel.returns.iloc[:120]
     regimes = panel.observables["regime"].astype(int).loc[window.index].to_numpy()
     models = fit_models(window, regimes, CFG, names=["cvae_reference"])
-    covs = estimate_covariances(
-        window, K, models, regimes, n_samples=300, names=["cvae_reference"]
-    )
+    covs = estimate_covariances(window, K, models, regimes, n_samples=300, names=["cvae_reference"])
     # the old "cvae": CVAECovariance trained with the run's config, nothing on top
-    old = CVAECovariance(
-        latent_dim=K, epochs=15, seed=42, device="cpu", n_samples=300
-    ).fit(window, regimes)
+    old = CVAECovariance(latent_dim=K, epochs=15, seed=42, device="cpu", n_samples=300).fit(
+        window, regimes
+    )
     np.testing.assert_array_equal(covs["cvae_reference"], old.covariance_)
 
 

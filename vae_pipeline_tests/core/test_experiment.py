@@ -109,15 +109,15 @@ def test_conditional_walk_forward_adds_cvae_and_per_regime():
     assert "cvae" in d["factor_recovery"] and d["train_cvae"]["epochs"] == TINY["epochs"]
     assert d["mode"] == "walk_forward" and d["n_rebalances"] == math.ceil((300 - 120) / 45)
     assert "cvae_reference" in d["minvar"]
-    # per rebalance one VAE per distinct ``train_overrides`` of the VAE variants (the reference's
-    # and vae_hetero's noise="learned") and one CVAE per distinct CVAE model the race reads (the
-    # headline cvae's and cvae_reference's), plus the reference pair on the training part
+    # per rebalance one model per distinct model key the race reads (VAE: the reference's, the
+    # headline's, vae_mlp's, vae_hetero's; CVAE: the headline cvae's and cvae_reference's), plus
+    # the reference pair on the training part. (Counted off the registry: ``_overrides`` maps a
+    # class to one entry, and vae_mlp shares vae_hetero's class.)
+    keys = {REGISTRY[n].model_key for n in experiment_estimators(True)} - {None}
     vae_models = {tuple(sorted(_overrides(cls).items())) for cls in _vae_variant_classes().values()}
-    cvae_models = {
-        REGISTRY[n].model_key for n in experiment_estimators(True) if REGISTRY[n].model == "cvae"
-    }
+    cvae_models = {key for key in keys if key.kind == "cvae"}
     assert len(vae_models) >= 2 and "vae_hetero" in d["minvar"] and len(cvae_models) == 2
-    assert d["n_fits"] == (len(vae_models) + len(cvae_models)) * d["n_rebalances"] + 2
+    assert d["n_fits"] == len(keys) * d["n_rebalances"] + 2
     per = d["per_regime"]
     assert set(per) == {"expansion", "contraction"}
     assert sum(r["n_days"] for r in per.values()) == 300 - 120
