@@ -109,7 +109,7 @@ def test_vae_estimators_give_positive_definite(panel, name):
 def test_registry_names_and_make_estimator():
     assert set(ESTIMATORS) >= {
         "sample", "ledoit_wolf", "nonlinear_shrinkage", "pca", "factor_analysis",
-        "vae", "vae_posterior", "vae_shrunk", "cvae", "oracle", "ledoit_wolf_regime",
+        "vae", "vae_posterior", "vae_shrunk", "cvae", "cvae_reference", "oracle", "ledoit_wolf_regime",
     }
     assert make_estimator("pca", n_components=3).n_components == 3
     with pytest.raises(ValueError, match="unknown estimator"):
