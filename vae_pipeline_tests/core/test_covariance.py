@@ -117,6 +117,7 @@ def test_registry_names_and_make_estimator():
         "vae_posterior",
         "vae_shrunk",
         "cvae",
+        "cvae_reference",
         "oracle",
         "ledoit_wolf_regime",
     }

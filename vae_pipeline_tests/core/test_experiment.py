@@ -115,10 +115,12 @@ def test_conditional_walk_forward_adds_cvae_and_per_regime():
     assert "cvae" in d["factor_recovery"] and d["train_cvae"]["epochs"] == TINY["epochs"]
     assert d["mode"] == "walk_forward" and d["n_rebalances"] == math.ceil((300 - 120) / 45)
     # per rebalance one fit per distinct model the raced estimators read (the registry's), plus
-    # the reference VAE and the CVAE on the training part (150 days) for interpretation
+    # on the training part (150 days) the reference VAE and CVAE (interpretation) and the
+    # headline VAE (the anomaly test's surprise)
     raced = model_keys(experiment_estimators(True))
     assert len(raced) >= 4 and "vae_hetero" in d["minvar"] and "vae_reference" in d["minvar"]
-    assert d["n_fits"] == len(raced) * d["n_rebalances"] + 2
+    assert d["n_fits"] == len(raced) * d["n_rebalances"] + 3
+    assert "cvae_reference" in d["minvar"] and "cvae" in d["minvar"]
     per = d["per_regime"]
     assert set(per) == {"expansion", "contraction"}
     assert sum(r["n_days"] for r in per.values()) == 300 - 120

@@ -76,7 +76,7 @@ def test_stages_match_the_estimators_called_directly(day):
             window,
             n_samples=300,
         ).covariance_,
-        "cvae": CVAECovariance.from_trained(
+        "cvae_reference": CVAECovariance.from_trained(
             models.cvae, window, y=regimes, n_samples=300
         ).covariance_,
         "ledoit_wolf_regime": make_estimator("ledoit_wolf_regime").fit(window, regimes).covariance_,
