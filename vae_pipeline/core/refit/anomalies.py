@@ -92,6 +92,8 @@ def surprises(
     residual over the window's last ``recent_days`` in units of its own noise variance
     (:func:`noise_variances`). Scale-free, so a volatile name is not flagged for its vol."""
     resid = standardised_residuals(model, window)
+    # a window shorter than twice the period (a tiny test window) scores its last half
+    recent_days = min(recent_days, max(1, len(resid) // 2))
     return standardised_surprise(resid, noise_variances(model, resid), recent_days)
 
 
