@@ -1,5 +1,10 @@
 """The real-data study: the VAE factor model on 471 S&P 500 names, 2015-2020, through the csv source.
 
+The horse race is ``vae study``'s (``vae_pipeline.core.study.run_study`` on the panel
+``vae_pipeline.cli.study.load_study_inputs`` reads): ``make study`` runs that command alone and
+writes ``benchmarks/results/real_data_study.json``. This script adds the interpretation, anomaly
+and silhouette analyses on the same windows' models.
+
     .venv/bin/python benchmarks/real_data_study.py                    # everything, ~20 min on 2 cores
     .venv/bin/python benchmarks/real_data_study.py --epochs 150 --out /tmp/study.json
     .venv/bin/python benchmarks/real_data_study.py --names 100 --epochs 50   # a quick look
@@ -43,26 +48,14 @@ import numpy as np
 import pandas as pd
 import torch
 
+from vae_pipeline.cli.study import load_study_inputs
 from vae_pipeline.core.interpretation import baseline_latents
-from vae_pipeline.core.minvar import annualised_vol, paired_bootstrap, walk_forward_weights
-from vae_pipeline.core.refit import (
-    WindowRefit,
-    embed_stocks,
-    evaluate_flags,
-    experiment_estimators,
-    interpret_factors,
-    latent_means,
-)
-from vae_pipeline.core.training import TrainConfig
-from vae_pipeline.settings import PipelineSettings
-from vae_pipeline.sources import make_source
+from vae_pipeline.core.refit import embed_stocks, evaluate_flags, interpret_factors, latent_means
+from vae_pipeline.core.study import REGIME_COLUMNS, StudyConfig, markdown_table, run_study
 from vae_pipeline.sources.files import load_factors
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "real"
-BASELINES = ("ledoit_wolf", "pca")
-BLOCK = 21
-REGIME_COLUMNS = ["ledoit_wolf", "ledoit_wolf_regime", "pca", "vae", "cvae"]
 TARGETS = {
     "market": "mkt_rf (daily)",
     "volatility": "VIX level",
@@ -86,84 +79,37 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--names", type=int, default=0, help="random subset of names (0 = all)")
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--device", default="cpu")
+    p.add_argument("--estimators", default="",
+                   help="comma-separated registry names to race (default: the experiment's set); "
+                        "ledoit_wolf and pca are always added (the bootstrap baselines)")
+    p.add_argument("--horse-race-only", action="store_true",
+                   help="skip the interpretation, anomaly and silhouette parts")
     return p.parse_args(argv)
 
 
 def load(data: Path, names: int, seed: int):
     """Cleaned returns, observables (+ raw mkt_rf) and sectors via the csv source."""
     files = {
-        "prices_path": data / "sp500_2015_2020_prices.csv.gz",
-        "sectors_path": data / "sp500_sectors.csv",
-        "factors_path": data / "ff5_mom_daily.csv",
-        "macro_path": data / "vix_termspread_daily.csv",
+        "prices": data / "sp500_2015_2020_prices.csv.gz",
+        "sectors": data / "sp500_sectors.csv",
+        "factors": data / "ff5_mom_daily.csv",
+        "macro": data / "vix_termspread_daily.csv",
     }
     missing = [str(p) for p in files.values() if not p.exists()]
     if missing:
         sys.exit(f"real data not found ({', '.join(missing)}): nothing to study")
-    source = make_source(PipelineSettings(source="csv", start="2015-01-05", **files))
-    panel = source.panel
-    returns = panel.returns.dropna(axis=1, how="any")
-    if names:
-        rng = np.random.default_rng(seed)
-        keep = np.sort(rng.choice(returns.shape[1], size=min(names, returns.shape[1]), replace=False))
-        returns = returns.iloc[:, keep]
-    obs = panel.observables.set_index("date")
-    factors, _ = load_factors(files["factors_path"])
+    inputs = load_study_inputs(**files, names=names, seed=seed)
+    obs = inputs.observables
+    factors, _ = load_factors(files["factors"])
     obs["mkt_rf"] = factors["mkt_rf"].reindex(obs.index)
-    info = {**panel.observables_info, **{f"cleaned_{k}": v for k, v in panel.cleaned.counts().items()}}
-    return returns, obs, panel.sectors, info
+    return inputs.returns, obs, inputs.sectors, inputs.info
 
 
-class Models(WindowRefit):
-    """The core refit stages per decision date (the estimators ``vae train --conditional``
-    races), keeping every window's models for the later analyses."""
+class Models:
+    """Every window's headline-model fits of the study (``vae`` = the plain VAE per decision)."""
 
-    @property
-    def vae(self) -> dict:
-        return {decision: fitted.vae for decision, fitted in self.fitted.items()}
-
-
-def horse_race(returns, obs, args, models: Models):
-    regime = obs["regime"].astype(int)
-    models.regime_at = lambda decision: int(regime.loc[decision])
-
-    def progress(step, n, decision):
-        print(f"  rebalance {step}/{n} ({decision:%Y-%m-%d}), {time.perf_counter() - T0:.0f} s",
-              file=sys.stderr, flush=True)
-
-    wf = walk_forward_weights(returns, models, window=args.window, rebalance=args.rebalance,
-                              progress=progress)
-    daily = wf.daily
-    rows = []
-    for name in daily.columns:
-        row = {"estimator": name, "vol": annualised_vol(daily[name])}
-        for base in BASELINES:
-            row[f"vs_{base}"] = (
-                list(paired_bootstrap(daily[name], daily[base], n_boot=args.n_boot, block=BLOCK,
-                                      seed=args.seed))
-                if name != base else None
-            )
-        rows.append(row)
-    rows.sort(key=lambda r: r["vol"])
-    decisions = pd.DatetimeIndex(wf.decision_dates)
-    pos = decisions.searchsorted(daily.index, side="left") - 1
-    day_regime = regime.loc[decisions].to_numpy()[pos]
-    per_regime = {}
-    for code, label in ((0, "expansion"), (1, "contraction")):
-        mask = day_regime == code
-        if mask.sum() >= 2:
-            days = daily.loc[mask]  # that regime's days, concatenated (blocks may straddle gaps)
-            per_regime[label] = {
-                "n_days": int(mask.sum()),
-                "n_rebalances": int((regime.loc[decisions].to_numpy() == code).sum()),
-                "vol": {c: annualised_vol(days[c]) for c in daily.columns},
-                "vs_ledoit_wolf": {
-                    c: list(paired_bootstrap(days[c], days["ledoit_wolf"], n_boot=args.n_boot,
-                                             block=BLOCK, seed=args.seed))
-                    for c in REGIME_COLUMNS if c != "ledoit_wolf"
-                },
-            }
-    return rows, per_regime, wf
+    def __init__(self, refit):
+        self.vae = {decision: fitted.vae for decision, fitted in refit.fitted.items()}
 
 
 def interpretation(returns, obs, args, models: Models):
@@ -271,15 +217,12 @@ def report(res: dict) -> str:
         f"{res['n_rebalances']} rebalances ({res['oos_days']} oos days), k={res['args']['latent']}, "
         f"{res['args']['epochs']} epochs, seed {res['args']['seed']}",
         "",
-        "| estimator | realised vol | vs Ledoit-Wolf (pp, 95% CI) | vs PCA (pp, 95% CI) |",
-        "|---|---:|---:|---:|",
+        markdown_table(res),
     ]
-    for r in res["horse_race"]:
-        lines.append(f"| {r['estimator']} | {100 * r['vol']:.2f}% | {fmt_ci(r['vs_ledoit_wolf'])} "
-                     f"| {fmt_ci(r['vs_pca'])} |")
     lines += ["", "(* = the 95 % paired block-bootstrap interval excludes 0; negative = lower vol.)", ""]
     if res["per_regime"]:
-        names = REGIME_COLUMNS
+        first = next(iter(res["per_regime"].values()))
+        names = [n for n in REGIME_COLUMNS if n in first["vol"]]
         lines += ["| regime at decision | days | " + " | ".join(names) + " |",
                   "|---|---:|" + "---:|" * len(names)]
         for label, r in res["per_regime"].items():
@@ -288,6 +231,8 @@ def report(res: dict) -> str:
             lines.append("| ... vs Ledoit-Wolf (pp, 95% CI) | | - | "
                          + " | ".join(fmt_ci(r["vs_ledoit_wolf"][n]) for n in names[1:]) + " |")
         lines.append("")
+    if "interpretation" not in res:
+        return "\n".join(lines)
     lines += ["| strongest latent abs(corr) with | VAE | PCA | factor analysis |", "|---|---:|---:|---:|"]
     for t, label in TARGETS.items():
         cells = [res["interpretation"][m].get(t) for m in ("vae", "pca", "factor_analysis")]
@@ -324,46 +269,41 @@ def report(res: dict) -> str:
 
 
 def main(argv=None) -> dict:
-    global T0
     args = parse_args(argv)
-    T0 = time.perf_counter()
-    torch.manual_seed(args.seed)
+    t0 = time.perf_counter()
     returns, obs, sectors, info = load(args.data, args.names, args.seed)
-    labels = obs["regime"].astype(int).shift(1).fillna(0).astype(int)  # regime at the previous close
-    cfg = TrainConfig(latent_dim=args.latent, beta=args.beta, epochs=args.epochs, seed=args.seed,
-                      device=args.device).validate()
-    models = Models(config=cfg, k=args.latent, names=experiment_estimators(conditional=True),
-                    labels=labels, n_samples=args.n_samples, seed=args.seed, keep=True)
+    estimators = None
+    if args.estimators:
+        estimators = tuple(n.strip() for n in args.estimators.split(",") if n.strip())
+    config = StudyConfig(window=args.window, rebalance=args.rebalance, latent=args.latent,
+                         beta=args.beta, epochs=args.epochs, n_samples=args.n_samples,
+                         n_boot=args.n_boot, seed=args.seed, device=args.device,
+                         estimators=estimators, regime=True)  # fmt: skip
     print(f"{returns.shape[1]} names x {len(returns)} days; torch threads {torch.get_num_threads()}, "
           f"{os.cpu_count()} cores, {platform.processor() or platform.machine()}", file=sys.stderr)
-    rows, per_regime, wf = horse_race(returns, obs, args, models)
-    res = {
-        "args": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
-        "n_names": returns.shape[1],
-        "first_day": f"{returns.index[0]:%Y-%m-%d}",
-        "last_day": f"{returns.index[-1]:%Y-%m-%d}",
-        "n_rebalances": len(wf.decision_dates),
-        "oos_days": len(wf.daily),
-        "data": info,
-        "horse_race": rows,
-        "per_regime": per_regime,
-        "interpretation": interpretation(returns, obs, args, models),
-        "anomaly": anomaly(returns, obs, args, models),
-        "silhouette": silhouettes(returns, sectors, args, models),
-        "fit_seconds_vae_cvae": models.seconds,
-        "seconds": time.perf_counter() - T0,
-        "machine": {"cores": os.cpu_count(), "torch_threads": torch.get_num_threads(),
-                    "platform": platform.platform()},
-    }
+
+    def progress(step, n, info):
+        print(f"  rebalance {step}/{n} ({info['decision']}), {info['seconds']:.0f} s",
+              file=sys.stderr, flush=True)
+
+    study = run_study(returns, obs, config, progress=progress, keep=not args.horse_race_only)
+    res = {"args": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
+           **study.result, "data": info}  # fmt: skip
+    if not args.horse_race_only:
+        models = Models(study.models)
+        res["interpretation"] = interpretation(returns, obs, args, models)
+        res["anomaly"] = anomaly(returns, obs, args, models)
+        res["silhouette"] = silhouettes(returns, sectors, args, models)
+    res["seconds"] = time.perf_counter() - t0
     print(report(res))
-    print(f"\n{res['seconds']:.0f} s in all ({models.seconds:.0f} s training {models.n_fits} "
+    if res["latents_chosen"]:
+        print(f"\nheadline vae latents per window: {res['latents_chosen']}")
+    print(f"\n{res['seconds']:.0f} s in all ({res['fit_seconds']:.0f} s training {res['n_fits']} "
           f"models) on {os.cpu_count()} cores; JSON: {args.out}")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(res, indent=2))
     return res
 
-
-T0 = time.perf_counter()
 
 if __name__ == "__main__":
     main()

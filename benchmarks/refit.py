@@ -147,14 +147,17 @@ class DirectRefit:
         window = self._window(panel, decision)
         regimes = panel.observables["regime"].reindex(window.index).to_numpy(dtype=int)
         models = fit_models(window, regimes, self._config())
-        self.decision = (decision, models.vae, self._decisions(window, decision, models, regimes))
+        self.decision = (
+            decision,
+            models.for_estimator("vae"),
+            self._decisions(window, decision, models, regimes),
+        )
 
     def run(self) -> Stages:
         """Partition d, timed by stage."""
+        from vae_pipeline.core.covariance import REGISTRY
         from vae_pipeline.core.horse_race import summarise_scorecards
         from vae_pipeline.core.refit import (
-            CVAE_MODEL,
-            VAE_MODEL,
             embed_stocks,
             evaluate_anomalies,
             fit_models,
@@ -180,10 +183,10 @@ class DirectRefit:
         observables = panel.observables
         regimes = observables["regime"].reindex(window.index).to_numpy(dtype=int)
         cfg = self._config()
-        with st("trained_vae"):
-            vae = fit_models(window, None, cfg, names=["vae"]).vae
+        with st("trained_vae"):  # the headline model (latent_factors and the anomalies read it)
+            vae = fit_models(window, None, cfg, names=["vae"]).for_estimator("vae")
         with st("trained_cvae"):
-            cvae = fit_models(window, regimes, cfg, names=["cvae"]).cvae
+            cvae = fit_models(window, regimes, cfg, names=["cvae"]).for_estimator("cvae")
         with st("latent_factors"):
             latents = latent_means(vae, window)
         with st("factor_interpretation"):
@@ -192,9 +195,10 @@ class DirectRefit:
             interpret_factors(latents, window, obs, truth, seed=s.seed)
         with st("stock_embedding"):
             embed_stocks(latents, window, src.sectors(), method="pca", seed=s.seed)
+        with st("models"):  # the pipeline's other model assets (one per registry model)
+            given = {REGISTRY["vae"].model_key: vae, REGISTRY["cvae"].model_key: cvae}
+            models = fit_models(window, regimes, cfg, given=given)
         with st("covariance_estimates"):
-            # as the asset: the learned-noise models are trained in this step, from the config
-            models = fit_models(window, regimes, cfg, given={VAE_MODEL: vae, CVAE_MODEL: cvae})
             self._decisions(window, day, models, regimes)
         decision, past_vae, weights = self.decision
         with st("minvar_scorecard"):

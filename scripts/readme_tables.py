@@ -33,16 +33,21 @@ SEED42_LABELS = {
     "vae_hetero": "vae_hetero (learned per-stock noise)",
     "pca": "pca (k = {k}, correlation scale)",
     "vae_posterior": "vae_posterior (aggregated posterior)",
-    "vae": "**vae** (reference: prior MC + diagonal residual)",
+    "vae": "**vae** (headline: linear VAE at its ELBO optimum, own k, closed form)",
+    "vae_reference": "vae_reference (the seed's set-up: prior MC + diagonal residual)",
+    "vae_mlp": "vae_mlp (MLP decoder, learned noise, trained to convergence)",
     "vae_shrunk": "vae_shrunk (Ledoit-Wolf residual)",
+    "factor_analysis_matched": "factor_analysis_matched (k = the headline vae's)",
+    "factor_analysis_auto": "factor_analysis_auto (k by Bai-Ng IC_p2)",
+    "pca_auto": "pca_auto (k by Bai-Ng IC_p2)",
 }
 REGIME_LABELS = {
     "cvae": "cvae (regime-specific loadings)",
     "ledoit_wolf_regime": "ledoit_wolf_regime (fit on the current regime's days)",
 }
 # The regime table shows the estimators the regime discussion is about, not all of them.
-REGIME_ROWS = ("oracle", "factor_analysis", "vae_hetero", "cvae", "vae", "pca", "ledoit_wolf",
-               "ledoit_wolf_regime")
+REGIME_ROWS = ("oracle", "factor_analysis", "vae_hetero", "cvae", "cvae_reference", "vae",
+               "vae_reference", "vae_mlp", "pca", "ledoit_wolf", "ledoit_wolf_regime")
 REGIMES = ("expansion", "contraction")
 
 
@@ -107,13 +112,12 @@ def render_regime(regime: dict) -> str:
 
 
 def render_real_data(study: dict) -> str:
-    """The real-data horse race in the study's own order (by vol), * = interval excludes 0."""
-    rows = [
-        [r["estimator"], vol(r["vol"]), ci(r["vs_ledoit_wolf"], star=True),
-         ci(r["vs_pca"], star=True)]
-        for r in study["horse_race"]
-    ]
-    return table(["estimator", "vol", "vs Ledoit-Wolf", "vs PCA"], "lrrr", rows)
+    """The real-data horse race, the JSON ``vae study`` writes, as ``vae study --markdown``
+    renders it (one renderer): rows by vol; vol, then vs Ledoit-Wolf, vs nonlinear shrinkage
+    and vs PCA where raced; * = the interval excludes 0."""
+    from vae_pipeline.core.study import markdown_table
+
+    return markdown_table(study)
 
 
 # Each marked block: the JSON files it needs and how it is rendered from them.

@@ -53,6 +53,8 @@ def main(argv=None) -> int:
     if args.source:
         data = json.loads(args.source.read_text())
         command, seconds = args.command or f"(adopted from {args.source.name})", args.seconds
+        if seconds is None and isinstance(data.get("seconds"), int | float):
+            seconds = data["seconds"]  # the tool's own wall time (vae study writes it)
     else:
         if not cmd:
             p.error("give a command after -- or --from FILE")

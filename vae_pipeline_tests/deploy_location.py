@@ -23,7 +23,6 @@ TICK_SCHEDULE = "ci_every_minute"
 TICK_JOB = "ci_ingest"
 
 
-
 def _definitions() -> Definitions:
     pipeline = build_definitions()
     partitions = pipeline.resolve_assets_def("raw_returns").partitions_def

@@ -16,6 +16,7 @@ from vae_pipeline.settings import PipelineSettings  # noqa: E402
 
 if __name__ == "__main__":
     settings = PipelineSettings.from_env()
-    results = materialise_day(build_definitions(settings), sys.argv[1], settings,
-                              instance=DagsterInstance.ephemeral())
+    results = materialise_day(
+        build_definitions(settings), sys.argv[1], settings, instance=DagsterInstance.ephemeral()
+    )
     sys.exit(0 if all(r.success for r in results) else 1)

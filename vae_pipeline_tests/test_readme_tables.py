@@ -52,11 +52,13 @@ def _row(name, vol, lw, pca):
 
 
 def test_real_data_star_exactly_when_the_interval_excludes_zero(tables):
-    study = {"horse_race": [
-        _row("below", 0.1391, [-0.0099, -0.0151, -0.0057], [-0.0110, -0.0193, 0.0]),
-        _row("ledoit_wolf", 0.1490, None, [-0.0011, -0.0095, 0.0067]),
-        _row("above", 0.3545, [0.2055, 0.1697, 0.2471], [0.0001, 0.0, 0.0002]),
-    ]}
+    study = {
+        "horse_race": [
+            _row("below", 0.1391, [-0.0099, -0.0151, -0.0057], [-0.0110, -0.0193, 0.0]),
+            _row("ledoit_wolf", 0.1490, None, [-0.0011, -0.0095, 0.0067]),
+            _row("above", 0.3545, [0.2055, 0.1697, 0.2471], [0.0001, 0.0, 0.0002]),
+        ]
+    }
     assert tables.render_real_data(study).splitlines() == [
         "| estimator | vol | vs Ledoit-Wolf | vs PCA |",
         "|---|---:|---:|---:|",
@@ -81,7 +83,8 @@ def test_seed42_table_sorts_by_walk_forward_and_labels_estimators(tables):
     single = run({"vae": 0.1019, "oracle": 0.1003}, {})
     walk = run({"vae": 0.0999, "oracle": 0.1050}, {"vae": 0.0, "oracle": 0.0051})
     assert tables.render_seed42(single, walk).splitlines()[2:] == [
-        "| **vae** (reference: prior MC + diagonal residual) | 10.19 % | 9.99 % | +0.00 "
+        "| **vae** (headline: linear VAE at its ELBO optimum, own k, closed form) | 10.19 % | 9.99 % "
+        "| +0.00 "
         "| +0.10 [-0.20, +0.40] | +0.00 [-0.10, +0.10] |",
         "| oracle (true covariance) | 10.03 % | 10.50 % | +0.51 | -0.50 [-0.80, -0.20] | - |",
     ]
@@ -90,14 +93,19 @@ def test_seed42_table_sorts_by_walk_forward_and_labels_estimators(tables):
 def test_rewrite_replaces_only_between_markers_and_check_reports_a_diff(tables, tmp_path):
     results = tmp_path / "results"
     results.mkdir()
-    (results / "real_data_study.json").write_text(json.dumps(
-        {"horse_race": [_row("pca", 0.15, [0.001, -0.006, 0.009], None)]}))
+    (results / "real_data_study.json").write_text(
+        json.dumps({"horse_race": [_row("pca", 0.15, [0.001, -0.006, 0.009], None)]})
+    )
     readme = tmp_path / "README.md"
-    readme.write_text("intro\n<!-- results:real_data -->\n| typed | 1 |\n"
-                      "<!-- /results:real_data -->\nafter\n", encoding="utf-8")
+    readme.write_text(
+        "intro\n<!-- results:real_data -->\n| typed | 1 |\n<!-- /results:real_data -->\nafter\n",
+        encoding="utf-8",
+    )
     assert tables.main(["--check", "--readme", str(readme), "--results", str(results)]) == 1
     assert tables.main(["--readme", str(readme), "--results", str(results)]) == 0
     text = readme.read_text(encoding="utf-8")
     assert text.startswith("intro\n<!-- results:real_data -->\n| estimator |")
-    assert "| pca | 15.00 % | +0.10 [-0.60, +0.90] | - |\n<!-- /results:real_data -->\nafter\n" in text
+    assert (
+        "| pca | 15.00 % | +0.10 [-0.60, +0.90] | - |\n<!-- /results:real_data -->\nafter\n" in text
+    )
     assert tables.main(["--check", "--readme", str(readme), "--results", str(results)]) == 0

@@ -35,8 +35,11 @@ def _calls_with_sql(tree: ast.AST):
         visit_AsyncFunctionDef = visit_FunctionDef
 
         def visit_Call(self, node):
-            if (isinstance(node.func, ast.Attribute) and node.args
-                    and node.func.attr in {"execute", "executemany", "sql", "query"}):
+            if (
+                isinstance(node.func, ast.Attribute)
+                and node.args
+                and node.func.attr in {"execute", "executemany", "sql", "query"}
+            ):
                 found.append((self.stack[-1], node))
             self.generic_visit(node)
 
@@ -65,19 +68,29 @@ def test_no_sql_is_built_by_pasting_values_into_strings(path):
             text = " ".join(v.value for v in node.values if isinstance(v, ast.Constant))
             words = {w.lower() for w in SQL_WORDS.findall(text)}
             assert not ({"select", "from"} <= words or words & {"insert", "delete", "drop"}), (
-                f"{rel}:{node.lineno} looks like SQL in an f-string: {text[:80]!r}")
+                f"{rel}:{node.lineno} looks like SQL in an f-string: {text[:80]!r}"
+            )
 
 
 def test_model_weights_are_never_unpickled():
     for path in SOURCES:
         text = path.read_text()
         rel = path.relative_to(REPO)
-        assert not re.search(r"^\s*(import|from)\s+(pickle|cloudpickle|dill|joblib)\b", text, re.M), rel
+        assert not re.search(
+            r"^\s*(import|from)\s+(pickle|cloudpickle|dill|joblib)\b", text, re.M
+        ), rel
         for node in ast.walk(ast.parse(text)):
-            if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
-                    and node.func.attr == "load" and getattr(node.func.value, "id", "") == "torch"):
+            if (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Attribute)
+                and node.func.attr == "load"
+                and getattr(node.func.value, "id", "") == "torch"
+            ):
                 kw = {k.arg: k.value for k in node.keywords}
-                ok = isinstance(kw.get("weights_only"), ast.Constant) and kw["weights_only"].value is True
+                ok = (
+                    isinstance(kw.get("weights_only"), ast.Constant)
+                    and kw["weights_only"].value is True
+                )
                 assert ok, f"{rel}:{node.lineno} torch.load without weights_only=True"
 
 
@@ -96,12 +109,16 @@ def test_every_dependency_has_an_upper_bound():
 def test_servers_bind_to_localhost_by_default():
     makefile = (REPO / "Makefile").read_text()
     assert re.search(r"dagster dev .*-h 127\.0\.0\.1", makefile)
-    dash = (PACKAGE / "cli" / "pipeline.py").read_text() + (PACKAGE / "cli" / "train.py").read_text()
+    dash = (PACKAGE / "cli" / "pipeline.py").read_text() + (
+        PACKAGE / "cli" / "train.py"
+    ).read_text()
     assert "127.0.0.1" in dash and "0.0.0.0" not in dash
 
 
 def test_no_secrets_are_committed():
-    files = subprocess.run(["git", "ls-files"], cwd=REPO, capture_output=True, text=True, check=True)
+    files = subprocess.run(
+        ["git", "ls-files"], cwd=REPO, capture_output=True, text=True, check=True
+    )
     tracked = [REPO / f for f in files.stdout.split()]
     assert tracked, "not a git checkout"
     secret = re.compile(
@@ -111,7 +128,11 @@ def test_no_secrets_are_committed():
     )
     leaks = []
     for path in tracked:
-        if not path.is_file() or path.stat().st_size > 2_000_000 or path.suffix in {".png", ".html"}:
+        if (
+            not path.is_file()
+            or path.stat().st_size > 2_000_000
+            or path.suffix in {".png", ".html"}
+        ):
             continue
         text = path.read_text(errors="ignore")
         leaks += [f"{path.relative_to(REPO)}: {m.group(0)[:30]}" for m in secret.finditer(text)]

@@ -32,5 +32,5 @@ def main() -> None:
 
 
 def _fail(message: str) -> NoReturn:
-    err.print(f"[bold red]Error:[/] {message}", highlight=False)
+    err.print(f"[bold red]Error:[/] {message}", highlight=False, soft_wrap=True)  # one line
     raise typer.Exit(USAGE_ERROR)

@@ -33,6 +33,62 @@ def reconstruction_error(
     return pd.Series(err, index=index, name="reconstruction_error")
 
 
+SURPRISE_DAYS = 21  # the recent days a surprise / an error change is measured over (a month)
+
+
+def _recent_split(residuals: pd.DataFrame | np.ndarray, recent_days: int) -> tuple[np.ndarray, pd.Index]:
+    r = np.asarray(residuals, dtype=float)
+    if r.ndim != 2:
+        raise ValueError(f"residuals must be 2-D (days x stocks), got shape {r.shape}")
+    if not 1 <= recent_days < r.shape[0]:
+        raise ValueError(f"recent_days must be in [1, {r.shape[0] - 1}], got {recent_days}")
+    if not np.isfinite(r).all():
+        raise ValueError("residuals contain NaN or inf")
+    index = residuals.columns if isinstance(residuals, pd.DataFrame) else pd.RangeIndex(r.shape[1])
+    return r, index
+
+
+def standardised_surprise(
+    residuals: pd.DataFrame | np.ndarray,
+    noise_var: pd.Series | np.ndarray,
+    recent_days: int = SURPRISE_DAYS,
+) -> pd.Series:
+    """Mean over the last ``recent_days`` of ``residual^2 / psi_i``: each stock's recent
+    reconstruction error in units of its own noise variance ``psi_i`` (a chi-square-like
+    surprise, about 1 when the stock behaves as the model expects).
+
+    ``residuals`` (days x stocks, the window's last day last) and ``noise_var`` (per stock) in
+    the same units, so the score is scale-free: multiplying a stock's returns by c multiplies
+    its residuals by c and its noise variance by c^2 and leaves its surprise unchanged. A stock
+    that is simply volatile has a large psi, so it is not flagged for its volatility alone.
+    """
+    r, index = _recent_split(residuals, recent_days)
+    psi = np.asarray(noise_var, dtype=float).ravel()
+    if psi.shape != (r.shape[1],) or not (np.isfinite(psi).all() and (psi > 0).all()):
+        raise ValueError("noise_var must be one finite positive variance per stock")
+    out = np.mean(r[-recent_days:] ** 2, axis=0) / psi
+    return pd.Series(out, index=index, name="surprise")
+
+
+def error_change(
+    residuals: pd.DataFrame | np.ndarray, recent_days: int = SURPRISE_DAYS
+) -> pd.Series:
+    """``log(mean recent residual^2 / mean earlier residual^2)``: the last ``recent_days``'
+    reconstruction error against the stock's own trailing level (the window's earlier days).
+
+    Scale-free (a stock's scale cancels in the ratio) and needs no model noise; the log makes a
+    doubling and a halving symmetric. A stock with a zero earlier error is an error.
+    """
+    r, index = _recent_split(residuals, recent_days)
+    recent = np.mean(r[-recent_days:] ** 2, axis=0)
+    earlier = np.mean(r[:-recent_days] ** 2, axis=0)
+    if not (earlier > 0).all():
+        raise ValueError("a stock has a zero trailing reconstruction error")
+    with np.errstate(divide="ignore"):
+        out = np.log(recent / earlier)
+    return pd.Series(out, index=index, name="error_change")
+
+
 def market_residual_returns(returns: pd.DataFrame, market: pd.Series) -> pd.DataFrame:
     """Each stock's return less beta x market, beta from OLS (with intercept) on the given window.
 

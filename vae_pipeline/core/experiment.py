@@ -419,8 +419,15 @@ def _run(cfg: ExperimentConfig, progress: ProgressFn | None) -> ExperimentReport
             else lambda key, epoch, total: progress(f"train {key.kind}", epoch, total)
         ),
     )
-    part = refit.models(train, names=("vae", "cvae") if cfg.conditional else ("vae",), report=True)
+    # The interpretation and anomaly parts read the reference model (the plain VAE_MODEL).
+    # The headline "vae" (learned per-stock noise) beside it: the anomaly test's surprise is
+    # the error in units of its noise (the single split's horse race reuses this fit).
+    plain = (
+        ("vae_reference", "vae", "cvae_reference") if cfg.conditional else ("vae_reference", "vae")
+    )
+    part = refit.models(train, names=plain, report=True)
     vae = part.vae
+    headline = part[REGISTRY["vae"].model_key]
     cvae = part[CVAE_MODEL] if cfg.conditional else None
 
     # Interpretation and the anomaly test through the core analysis stages (the ones the
@@ -452,6 +459,7 @@ def _run(cfg: ExperimentConfig, progress: ProgressFn | None) -> ExperimentReport
         planted=panel.anomaly,
         seed=cfg.seed,
         beta_days="held",
+        surprise_model=headline,
     ).test
 
     # Horse race. The single split is the walk-forward harness with one rebalance that holds

@@ -112,10 +112,17 @@ class AnomalyTest(_Result):
     partial_rho_ci: tuple[float, float]
     n_high: int = Field(ge=1)
     n_low: int = Field(ge=1)
+    # The same test of the standardised surprise (the recent error in units of each stock's
+    # own noise variance, core.anomaly.standardised_surprise); None where it was not computed.
+    surprise_vs_anomaly_rho: float | None = Field(default=None, ge=-1.0, le=1.0)
+    surprise_partial_rho: float | None = Field(default=None, ge=-1.0, le=1.0)
+    surprise_partial_rho_ci: tuple[float, float] | None = None
 
-    @field_validator("partial_rho_ci")
+    @field_validator("partial_rho_ci", "surprise_partial_rho_ci")
     @classmethod
-    def _ci_valid(cls, ci: tuple[float, float]) -> tuple[float, float]:
+    def _ci_valid(cls, ci: tuple[float, float] | None) -> tuple[float, float] | None:
+        if ci is None:
+            return ci
         if not (-1.0 <= ci[0] <= ci[1] <= 1.0):
             raise ValueError(f"partial_rho_ci must satisfy -1 <= lo <= hi <= 1, got {ci}")
         return ci

@@ -17,10 +17,31 @@ from dataclasses import asdict, dataclass, field, replace
 import numpy as np
 import pandas as pd
 import torch
+from sklearn.decomposition import FactorAnalysis
 
+from vae_pipeline.core.converged import (
+    EM_TOL,
+    HOLDOUT,
+    MAX_STEPS,
+    analytic_elbo,
+    converged,
+    default_max_latents,
+    heldout_evidence,
+    mean_kl,
+    new_model,
+    set_to_em_optimum,
+)
+from vae_pipeline.core.converged_cvae import (
+    TAU_GRID,
+    fit_regime_fa,
+    heldout_loglik,
+    set_regime_fa_weights,
+)
 from vae_pipeline.core.model import (
     DECODERS,
+    ENCODERS,
     LINEAR_DECODERS,
+    NOISE_LOGVAR_MIN,
     NOISES,
     VAE,
     kl_per_dim,
@@ -34,6 +55,9 @@ ProgressFn = Callable[[int, float, float, float], None]
 _DEVICE_RE = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
 # A latent dim counts as active when its mean per-day KL exceeds this (nats).
 ACTIVE_KL_THRESHOLD = 0.01
+FITS = ("adam", "converged")
+# Adam under fit="converged": the rule's window, in epochs, on the running-best (noisy) loss.
+ADAM_CONVERGE_WINDOW = 100
 
 
 @dataclass
@@ -72,6 +96,15 @@ class TrainConfig:
     device: str = "auto"
     val_fraction: float = 0.0  # held-out tail of the window (last days, not shuffled)
     patience: int = 0  # 0 = no early stopping
+    # "adam": the fixed-epoch loop above (the reference). "converged": train to convergence by
+    # the relative-improvement rule of ``core.converged`` within ``max_seconds``; with the linear
+    # decoder, learned noise and no condition that is the headline fit (analytic ELBO, L-BFGS,
+    # number of latents by held-out ELBO, ``max_latents`` at most); otherwise Adam, ``epochs``
+    # at most, stopped by the same rule on the running-best loss.
+    fit: str = "adam"
+    encoder: str = "mlp"  # "linear": affine posterior (see model.ENCODERS)
+    max_latents: int = 0  # "converged" linear fit: 0 = min(32, N // 4)
+    max_seconds: float = 0.0  # wall-time budget of a "converged" fit; 0 = none
 
     def validate(self) -> TrainConfig:
         """Raise ``ValueError`` on an out-of-range setting; returns ``self`` for chaining."""
@@ -103,6 +136,14 @@ class TrainConfig:
             problems.append(f"val_fraction must be in [0, 1), got {self.val_fraction}")
         if int(self.patience) != self.patience or self.patience < 0:
             problems.append(f"patience must be an int >= 0, got {self.patience}")
+        if self.encoder not in ENCODERS:
+            problems.append(f"encoder must be one of {ENCODERS}, got {self.encoder!r}")
+        if self.fit not in FITS:
+            problems.append(f"fit must be one of {FITS}, got {self.fit!r}")
+        if int(self.max_latents) != self.max_latents or self.max_latents < 0:
+            problems.append(f"max_latents must be an int >= 0, got {self.max_latents}")
+        if not (math.isfinite(self.max_seconds) and self.max_seconds >= 0):
+            problems.append(f"max_seconds must be >= 0, got {self.max_seconds}")
         if not _DEVICE_RE.match(str(self.device).strip().lower()):
             problems.append(
                 f"device must be 'auto', 'cpu', 'cuda' or 'cuda:N', got {self.device!r}"
@@ -169,6 +210,14 @@ class TrainResult:
     device: str
     n_conditions: int = 0
     best_epoch: int | None = field(default=None)  # epoch whose weights were kept (early stopping)
+    # fit="converged": why training stopped ("converged", "budget", "max_steps"), the latents
+    # whose mean KL exceeds ACTIVE_KL_THRESHOLD, and the held-out ELBO per number of latents.
+    stop_reason: str | None = None
+    active_latents: int | None = None
+    heldout_elbo: list[float] | None = None
+    # The headline CVAE: the pooling chosen (tau in days, the grid as multiples of the window,
+    # the held-out log-likelihood per grid point, each regime's lambda); see core.converged_cvae.
+    regime_pooling: dict | None = None
 
     def _inputs(self, X, conditions) -> tuple[torch.Tensor, torch.Tensor | None]:
         x = torch.from_numpy(self.standardiser.transform(X))
@@ -329,6 +378,21 @@ def train_vae(
         raise ValueError("n_conditions given without conditions")
     n_cond = int(n_conditions or 0)
 
+    if (
+        config.fit == "converged"
+        and model_is_headline(config, n_cond)
+        and init_state is None
+        and not config.val_fraction
+    ):
+        return _train_headline(returns, X, config)
+    if (
+        config.fit == "converged"
+        and model_is_headline_cvae(config, n_cond)
+        and init_state is None
+        and not config.val_fraction
+    ):
+        return _train_headline_cvae(returns, X, labels, n_cond, config)
+
     n_val = int(round(T * config.val_fraction))
     if config.val_fraction > 0 and n_val < 1:
         raise ValueError(f"val_fraction={config.val_fraction} leaves no validation days of {T}")
@@ -346,7 +410,13 @@ def train_vae(
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(config.seed)
         model = VAE(
-            N, config.latent_dim, config.hidden, n_cond, config.model_decoder(n_cond), config.noise
+            N,
+            config.latent_dim,
+            config.hidden,
+            n_cond,
+            config.model_decoder(n_cond),
+            config.noise,
+            config.encoder,
         )
     if init_state is not None:
         try:
@@ -380,6 +450,8 @@ def train_vae(
     # lr 3e-2, rarely (1 window in ~100 measured), a late spike throws the weights off. Without
     # early stopping, keep the weights of the epoch with the lowest training loss.
     keep_best = model.noise_kind == "learned" and not config.patience
+    running_best: list[float] = []
+    stop_reason = None
     t0 = time.perf_counter()
 
     for epoch in range(1, config.epochs + 1):
@@ -413,6 +485,12 @@ def train_vae(
         if not math.isfinite(total_f):
             raise FloatingPointError(f"loss became non-finite at epoch {epoch}; lower lr")
 
+        if config.fit == "converged":
+            running_best.append(min(running_best[-1], total_f) if running_best else total_f)
+            if converged(running_best, window=ADAM_CONVERGE_WINDOW):
+                stop_reason = "converged"
+            elif config.max_seconds and time.perf_counter() - t0 > config.max_seconds:
+                stop_reason = "budget"
         if keep_best and total_f < best_score:
             best_score, best_epoch = total_f, epoch
             best_state = copy.deepcopy(model.state_dict())
@@ -425,6 +503,8 @@ def train_vae(
                 since_best += 1
                 if since_best >= config.patience:
                     break
+        if stop_reason is not None:
+            break
 
     if best_state is not None:
         model.load_state_dict(best_state)
@@ -439,6 +519,165 @@ def train_vae(
         device=str(device),
         n_conditions=n_cond,
         best_epoch=best_epoch if best_state is not None else len(rows),
+        stop_reason=stop_reason if config.fit == "converged" else None,
+    )
+
+
+def model_is_headline(config: TrainConfig, n_conditions: int = 0) -> bool:
+    """Whether ``fit="converged"`` takes the headline path (analytic ELBO, L-BFGS, latents by
+    held-out ELBO): linear decoder, learned noise, unconditional, full batch."""
+    return (
+        config.decoder == "linear"
+        and config.noise == "learned"
+        and not n_conditions
+        and not config.batch_size
+    )
+
+
+def model_is_headline_cvae(config: TrainConfig, n_conditions: int) -> bool:
+    """Whether ``fit="converged"`` takes the headline CVAE path (``core.converged_cvae``): a
+    CVAE with the conditional linear decoder, learned noise, the linear encoder, full batch."""
+    return (
+        n_conditions > 0
+        and config.model_decoder(n_conditions) == "conditional_linear"
+        and config.noise == "learned"
+        and config.encoder == "linear"
+        and not config.batch_size
+    )
+
+
+def _held_days(T: int, seed: int) -> np.ndarray:
+    """The headline fits' held-out days: a seeded random ``HOLDOUT`` of the window (bool, T)."""
+    rng = np.random.default_rng(seed)
+    held = np.zeros(T, dtype=bool)
+    held[rng.choice(T, size=max(1, int(round(HOLDOUT * T))), replace=False)] = True
+    return held
+
+
+def _select_latents(
+    X: np.ndarray, config: TrainConfig
+) -> tuple[int, np.ndarray, list[float], np.ndarray]:
+    """The number of latents by held-out ELBO (see ``core.converged``): ``(k, evidence per
+    j = 0..k_max, the selector's EM losses, the held-out mask)``."""
+    T, N = X.shape
+    k_max = config.max_latents or default_max_latents(N, T)
+    k_max = min(k_max, T - 2)
+    held = _held_days(T, config.seed)
+    sel_std = Standardiser().fit(X[~held])
+    x_fit = torch.from_numpy(sel_std.transform(X[~held])).float()
+    x_val = torch.from_numpy(sel_std.transform(X[held])).float()
+    selector = new_model(N, k_max, config)
+    sel_losses, _ = set_to_em_optimum(selector, x_fit.double().numpy(), MAX_STEPS, config.seed)
+    order = np.argsort(-mean_kl(selector, x_fit), kind="stable")
+    evidence = heldout_evidence(selector, order, x_val)
+    return max(1, int(np.argmax(evidence))), evidence, sel_losses, held
+
+
+def _train_headline(returns, X: np.ndarray, config: TrainConfig) -> TrainResult:
+    """The headline fit (see ``core.converged``): select the number of latents on a random 80 %
+    of the days by the held-out ELBO of the other 20 %, then fit the whole window with them."""
+    t0 = time.perf_counter()
+    T, N = X.shape
+    with torch.random.fork_rng(devices=[]):
+        k, evidence, sel_losses, _ = _select_latents(X, config)
+        standardiser = Standardiser().fit(returns)
+        x = torch.from_numpy(standardiser.transform(X)).float()
+        model = new_model(N, k, config)
+        losses, reason = set_to_em_optimum(model, x.double().numpy(), MAX_STEPS, config.seed)
+        active = int((mean_kl(model, x) > ACTIVE_KL_THRESHOLD).sum())
+        with torch.no_grad():  # the ELBO's two parts at the optimum (EM reports only the total)
+            _, recon, kl = analytic_elbo(model.eval(), x)
+    model = model.cpu().eval()
+    # "total": EM's negative log-likelihood per day at each iteration (the ELBO at the exact
+    # posterior, with FA's constants); "recon" / "kl": the analytic ELBO's parts, at the end only
+    history = pd.DataFrame(
+        {"epoch": np.arange(len(losses)), "total": losses, "recon": np.nan, "kl": np.nan}
+    )
+    history.loc[history.index[-1], ["recon", "kl"]] = [float(recon), float(kl)]
+    return TrainResult(
+        model=model,
+        standardiser=standardiser,
+        history=history,
+        config=replace(config, latent_dim=k, epochs=len(sel_losses) + len(losses)),
+        seconds=time.perf_counter() - t0,
+        device="cpu",
+        best_epoch=len(losses) - 1,
+        stop_reason=reason,
+        active_latents=active,
+        heldout_elbo=[float(v) for v in evidence],
+    )
+
+
+def _train_headline_cvae(
+    returns, X: np.ndarray, labels: np.ndarray, n_cond: int, config: TrainConfig
+) -> TrainResult:
+    """The headline CVAE fit (see ``core.converged_cvae``): k as the headline VAE's (held-out
+    ELBO on the pooled window), the pooling ``tau`` by the held-out likelihood of the same
+    held-out days, then the regime model on the whole window by EM."""
+    t0 = time.perf_counter()
+    T, N = X.shape
+    floor = math.exp(NOISE_LOGVAR_MIN)
+
+    def pooled_fa(z: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        fa = FactorAnalysis(
+            n_components=k, max_iter=MAX_STEPS, tol=EM_TOL, random_state=config.seed
+        )
+        fa.fit(z)
+        return fa.components_.T.astype(np.float64), np.maximum(fa.noise_variance_, floor)
+
+    with torch.random.fork_rng(devices=[]):
+        k, evidence, sel_losses, held = _select_latents(X, config)
+        sel_std = Standardiser().fit(X[~held])
+        # float32 round trip as the headline's (its EM reads the model's float32 inputs)
+        z_fit = sel_std.transform(X[~held]).astype(np.float32).astype(np.float64)
+        z_val = sel_std.transform(X[held]).astype(np.float32).astype(np.float64)
+        w_fit, psi_fit = pooled_fa(z_fit, k)
+        n_fit = int((~held).sum())
+        scores = [
+            heldout_loglik(
+                fit_regime_fa(z_fit, labels[~held], n_cond, m * n_fit, w_fit, psi_fit),
+                z_val,
+                labels[held],
+            )
+            for m in TAU_GRID
+        ]
+        tau = TAU_GRID[int(np.argmax(scores))]
+
+        standardiser = Standardiser().fit(returns)
+        z = standardiser.transform(X).astype(np.float32).astype(np.float64)
+        w0, psi0 = pooled_fa(z, k)
+        fit = fit_regime_fa(z, labels, n_cond, tau * T, w0, psi0)
+        torch.manual_seed(config.seed)
+        model = VAE(N, k, config.hidden, n_cond, "conditional_linear", "learned", "linear")
+    set_regime_fa_weights(model, fit)
+    model = model.cpu().eval()
+    losses = fit["losses"]
+    # "total": EM's path; "recon" / "kl": the ELBO's parts at the end (z = mu), as the gates read
+    x = torch.from_numpy(z).float()
+    c = torch.from_numpy(_one_hot(labels, n_cond))
+    _, recon, kl, _ = _evaluate(model, x, c, config.beta)
+    history = pd.DataFrame(
+        {"epoch": np.arange(len(losses)), "total": losses, "recon": np.nan, "kl": np.nan}
+    )
+    history.loc[history.index[-1], ["recon", "kl"]] = [float(recon), float(kl)]
+    return TrainResult(
+        model=model,
+        standardiser=standardiser,
+        history=history,
+        config=replace(config, latent_dim=k, epochs=len(sel_losses) + len(losses)),
+        seconds=time.perf_counter() - t0,
+        device="cpu",
+        n_conditions=n_cond,
+        best_epoch=len(losses) - 1,
+        stop_reason=fit["stop_reason"],
+        active_latents=k,
+        heldout_elbo=[float(v) for v in evidence],
+        regime_pooling={
+            "tau_days": float(tau * T),
+            "tau_grid": [float(m) for m in TAU_GRID],
+            "heldout_loglik": [float(v) for v in scores],
+            "lambda": [float(v) for v in fit["lambda"]],
+        },
     )
 
 

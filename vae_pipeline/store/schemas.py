@@ -103,6 +103,7 @@ SCHEMAS: dict[str, TableSchema] = {
             "anomaly_report", "date:date", "ticker:varchar", "recon_error:double",
             "flagged:boolean", "idio_vol:double", "planted:double", "decision_date:timestamp",
             "decision_error:double", "decision_flagged:double", "later_drawdown:double",
+            "surprise:double", "decision_surprise:double",
         ),
         _table(
             "beta_sweep", "date:date", "beta:double", "recon:double", "kl:double",

@@ -17,8 +17,14 @@ def test_json_output_is_one_parsable_object():
     result = runner.invoke(app, ["train", "--json", *TINY])
     assert result.exit_code == 0, result.output
     d = json.loads(result.stdout)  # stdout holds the JSON object and nothing else
-    assert {"minvar", "factor_recovery", "latent_market_corr", "latent_observable_corr",
-            "anomaly", "train"} <= set(d)
+    assert {
+        "minvar",
+        "factor_recovery",
+        "latent_market_corr",
+        "latent_observable_corr",
+        "anomaly",
+        "train",
+    } <= set(d)
     assert d["train"]["epochs"] == 30
     assert "vae" in d["minvar"] and "cvae" not in d["minvar"]
 
@@ -27,8 +33,12 @@ def test_tables_without_json():
     result = runner.invoke(app, ["train", *TINY, "--no-progress"])
     assert result.exit_code == 0, result.output
     text = result.stdout
-    for title in ("Min-variance horse race", "True-factor recovery", "Strongest |corr|",
-                  "Anomaly test"):
+    for title in (
+        "Min-variance horse race",
+        "True-factor recovery",
+        "Strongest |corr|",
+        "Anomaly test",
+    ):
         assert title in text
     assert "factor_analysis" in text and "gap to oracle" in text
     with pytest.raises(json.JSONDecodeError):

@@ -49,7 +49,9 @@ def test_stale_prices_are_dropped_from_the_fifth_zero_with_the_catch_up():
     flat = [100.0] * 8 + [103.0, 104.0]  # 7 zero returns, then the catch-up +3 %
     out = clean_prices(prices({"A": flat}), CleaningConfig(stale_days=5))
     r = out.returns["A"]
-    assert (r.iloc[1:5] == 0).all()  # the first four zeros are a quiet stock, as far as anyone knows
+    assert (
+        r.iloc[1:5] == 0
+    ).all()  # the first four zeros are a quiet stock, as far as anyone knows
     assert r.iloc[5:9].isna().all()  # zeros 5..7 and the catch-up return are dropped
     assert r.iloc[9] == pytest.approx(104 / 103 - 1)
     assert out.counts()["stale"] == 3 and out.counts()["gap_return_dropped"] == 1

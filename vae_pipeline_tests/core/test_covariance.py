@@ -108,8 +108,18 @@ def test_vae_estimators_give_positive_definite(panel, name):
 
 def test_registry_names_and_make_estimator():
     assert set(ESTIMATORS) >= {
-        "sample", "ledoit_wolf", "nonlinear_shrinkage", "pca", "factor_analysis",
-        "vae", "vae_posterior", "vae_shrunk", "cvae", "oracle", "ledoit_wolf_regime",
+        "sample",
+        "ledoit_wolf",
+        "nonlinear_shrinkage",
+        "pca",
+        "factor_analysis",
+        "vae",
+        "vae_posterior",
+        "vae_shrunk",
+        "cvae",
+        "cvae_reference",
+        "oracle",
+        "ledoit_wolf_regime",
     }
     assert make_estimator("pca", n_components=3).n_components == 3
     with pytest.raises(ValueError, match="unknown estimator"):
@@ -126,7 +136,9 @@ def test_ledoit_wolf_equals_sklearn(t, n):
     ours = LedoitWolfCovariance().fit(x)
     ref = LedoitWolf().fit(x)
     scale = np.abs(ref.covariance_).max()
-    np.testing.assert_allclose(ours.covariance_ / scale, ref.covariance_ / scale, rtol=0, atol=1e-10)
+    np.testing.assert_allclose(
+        ours.covariance_ / scale, ref.covariance_ / scale, rtol=0, atol=1e-10
+    )
     assert ours.shrinkage_ == pytest.approx(ref.shrinkage_, abs=1e-10)
     assert 0.0 <= ours.shrinkage_ <= 1.0
 
@@ -304,7 +316,9 @@ def test_regime_conditional_fits_only_current_regime(panel):
     np.testing.assert_allclose(est.covariance_, ref, rtol=1e-10, atol=1e-18)
     assert est.n_days_used_ == int((y == y[-1]).sum())
     fallback = RegimeConditional(min_days=1000).fit(panel, y)
-    np.testing.assert_allclose(fallback.covariance_, LedoitWolf().fit(panel).covariance_, rtol=1e-10)
+    np.testing.assert_allclose(
+        fallback.covariance_, LedoitWolf().fit(panel).covariance_, rtol=1e-10
+    )
 
 
 # ---------------------------------------------------------------------------------------------

@@ -122,8 +122,10 @@ def test_embed_without_known_sectors_maps_names_and_skips_the_silhouette():
 
     rng = np.random.default_rng(42)
     latents = pd.DataFrame(rng.normal(size=(120, 2)), columns=["z1", "z2"])
-    returns = pd.DataFrame(latents.to_numpy() @ rng.normal(size=(2, 12)) + 0.1 * rng.normal(size=(120, 12)),
-                           columns=[f"S{i}" for i in range(12)])
+    returns = pd.DataFrame(
+        latents.to_numpy() @ rng.normal(size=(2, 12)) + 0.1 * rng.normal(size=(120, 12)),
+        columns=[f"S{i}" for i in range(12)],
+    )
     unknown = pd.Series("Unknown", index=returns.columns)
     coords, result = embed(returns, latents, unknown, method="pca")
     assert coords.shape == (12, 3) and result.silhouette is None

@@ -12,18 +12,24 @@ import math
 import numpy as np
 import pytest
 
+from vae_pipeline.core.covariance import model_keys
 from vae_pipeline.core.experiment import (
     ExperimentConfig,
-    _overrides,
-    _vae_variant_classes,
     condition_labels,
     run_experiment,
 )
+from vae_pipeline.core.refit import experiment_estimators
 from vae_pipeline.core.synthetic import generate_panel
 
 TINY = dict(n_names=20, n_days=300, epochs=30, seed=42)
 REQUIRED_MINVAR = {
-    "oracle", "sample", "ledoit_wolf", "nonlinear_shrinkage", "pca", "factor_analysis", "vae",
+    "oracle",
+    "sample",
+    "ledoit_wolf",
+    "nonlinear_shrinkage",
+    "pca",
+    "factor_analysis",
+    "vae",
 }
 TIMING_KEYS = ("seconds", "fit_seconds")
 
@@ -58,7 +64,9 @@ def test_json_has_required_keys_and_types(tiny):
     assert d["latent_observable_corr"]["market"] == d["latent_market_corr"]
     assert d["latent_observable_series"]["volatility"] == "daily change"
     assert set(d["anomaly"]) >= {
-        "error_vs_anomaly_rho", "high_error_mean_dd", "low_error_mean_dd",
+        "error_vs_anomaly_rho",
+        "high_error_mean_dd",
+        "low_error_mean_dd",
         "partial_rho_given_idio_vol",
     }
     assert d["anomaly"]["n_high"] == 4 and d["anomaly"]["n_low"] == 16  # top 20 % of 20
@@ -106,11 +114,13 @@ def test_conditional_walk_forward_adds_cvae_and_per_regime():
     assert {"cvae", "ledoit_wolf_regime"} <= set(d["minvar"])
     assert "cvae" in d["factor_recovery"] and d["train_cvae"]["epochs"] == TINY["epochs"]
     assert d["mode"] == "walk_forward" and d["n_rebalances"] == math.ceil((300 - 120) / 45)
-    # per rebalance one VAE per distinct ``train_overrides`` of the VAE variants (the reference's
-    # and vae_hetero's noise="learned") and one CVAE, plus the pair on the training part (150 days)
-    vae_models = {tuple(sorted(_overrides(cls).items())) for cls in _vae_variant_classes().values()}
-    assert len(vae_models) >= 2 and "vae_hetero" in d["minvar"]
-    assert d["n_fits"] == (len(vae_models) + 1) * d["n_rebalances"] + 2
+    # per rebalance one fit per distinct model the raced estimators read (the registry's), plus
+    # on the training part (150 days) the reference VAE and CVAE (interpretation) and the
+    # headline VAE (the anomaly test's surprise)
+    raced = model_keys(experiment_estimators(True))
+    assert len(raced) >= 4 and "vae_hetero" in d["minvar"] and "vae_reference" in d["minvar"]
+    assert d["n_fits"] == len(raced) * d["n_rebalances"] + 3
+    assert "cvae_reference" in d["minvar"] and "cvae" in d["minvar"]
     per = d["per_regime"]
     assert set(per) == {"expansion", "contraction"}
     assert sum(r["n_days"] for r in per.values()) == 300 - 120

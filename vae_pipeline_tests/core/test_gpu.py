@@ -60,7 +60,9 @@ def test_a_partition_materialises_with_the_model_trained_on_cuda(tmp_path):
     from vae_pipeline_tests.conftest import DAY, tiny_settings
 
     settings = tiny_settings(tmp_path / "gpu.duckdb", device="auto")
-    results = materialise_day(build_definitions(settings), DAY, settings, DagsterInstance.ephemeral())
+    results = materialise_day(
+        build_definitions(settings), DAY, settings, DagsterInstance.ephemeral()
+    )
     assert all(r.success for r in results)
     with duckdb.connect(str(settings.storage.db_path), read_only=True) as con:
         devices = {r[0] for r in con.execute("select device from main.trained_vae").fetchall()}

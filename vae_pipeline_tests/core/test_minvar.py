@@ -161,7 +161,9 @@ def test_walk_forward_has_no_look_ahead(wf_panel, cut):
     assert before and after
     early = base.daily.index < wf_panel.index[cut]
     for name in base.weights:
-        pd.testing.assert_frame_equal(base.weights[name].loc[before], moved.weights[name].loc[before])
+        pd.testing.assert_frame_equal(
+            base.weights[name].loc[before], moved.weights[name].loc[before]
+        )
         # the perturbation does reach later decisions (so the check above can fail)
         assert not np.allclose(base.weights[name].loc[after], moved.weights[name].loc[after])
         pd.testing.assert_series_equal(base.daily[name][early], moved.daily[name][early])
@@ -206,7 +208,9 @@ def test_single_split_with_oracle_and_kwargs(wf_panel):
         {"sample": SampleCovariance(), "regime": RegimeConditional(min_days=10)},
         train_frac=0.5,
         oracle_cov=sigma,
-        fit_kwargs=lambda name, train, d: {"y": np.zeros(len(train), int)} if name == "regime" else {},
+        fit_kwargs=lambda name, train, d: (
+            {"y": np.zeros(len(train), int)} if name == "regime" else {}
+        ),
     )
     assert list(out.columns) == ["estimator", "vol", "gap_to_oracle"]
     assert set(out["estimator"]) == {"sample", "regime", "oracle"}

@@ -37,8 +37,14 @@ def test_vae_shapes(x, decoder):
     assert m.decode(mu).shape == (T, N)
     xhat, mu2, logvar2 = m(x)
     assert xhat.shape == (T, N) and mu2.shape == (T, K) and logvar2.shape == (T, K)
-    assert m.config() == {"n_inputs": N, "latent_dim": K, "hidden": 16, "n_conditions": 0,
-                          "decoder": decoder, "noise": "fixed"}
+    assert m.config() == {
+        "n_inputs": N,
+        "latent_dim": K,
+        "hidden": 16,
+        "n_conditions": 0,
+        "decoder": decoder,
+        "noise": "fixed",
+    }
 
 
 @pytest.mark.parametrize("decoder", ["linear", "mlp"])

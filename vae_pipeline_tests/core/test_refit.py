@@ -14,9 +14,11 @@ from vae_pipeline.core.covariance import (
     CVAECovariance,
     EstimatorSpec,
     ModelKey,
+    VAEClosedFormCovariance,
     VAECovariance,
     VAEHeteroCovariance,
     make_estimator,
+    model_keys,
 )
 from vae_pipeline.core.minvar import minvar_weights
 from vae_pipeline.core.refit import (
@@ -50,12 +52,9 @@ def day():
 
 def test_fit_models_trains_each_registry_model_once(day):
     _, _, _, _, models = day
-    assert set(models.trained) == {
-        VAE_MODEL,
-        CVAE_MODEL,
-        LEARNED_VAE,
-        ModelKey("cvae", (("noise", "learned"),)),
-    }
+    assert set(models.trained) == set(model_keys(list(REGISTRY)))  # each distinct model, once
+    assert {VAE_MODEL, CVAE_MODEL, LEARNED_VAE} <= set(models.trained)
+    assert len(models.trained) == len(set(models.trained))
     assert models.for_estimator("vae_posterior") is models.vae
     assert models.for_estimator("vae_hetero").config.noise == "learned"
     assert models.cvae.n_conditions == 2
@@ -68,13 +67,16 @@ def test_stages_match_the_estimators_called_directly(day):
     direct = {
         "ledoit_wolf": make_estimator("ledoit_wolf").fit(window).covariance_,
         "pca": make_estimator("pca", n_components=K).fit(window).covariance_,
-        "vae": VAECovariance.from_trained(models.vae, window, n_samples=300).covariance_,
+        "vae_reference": VAECovariance.from_trained(models.vae, window, n_samples=300).covariance_,
+        "vae": VAEClosedFormCovariance.from_trained(
+            models.for_estimator("vae"), window
+        ).covariance_,
         "vae_hetero": VAEHeteroCovariance.from_trained(
             train_vae(window, TrainConfig(**{**CFG.__dict__, "noise": "learned"})),
             window,
             n_samples=300,
         ).covariance_,
-        "cvae": CVAECovariance.from_trained(
+        "cvae_reference": CVAECovariance.from_trained(
             models.cvae, window, y=regimes, n_samples=300
         ).covariance_,
         "ledoit_wolf_regime": make_estimator("ledoit_wolf_regime").fit(window, regimes).covariance_,
@@ -119,7 +121,10 @@ def test_a_registry_entry_is_trained_and_estimated(day, monkeypatch):
 def test_missing_needs_leave_an_estimator_out_or_raise(day):
     _, window, regimes, _, models = day
     covs = estimate_covariances(window, K, n_samples=100)
-    assert set(covs) == {"sample", "ledoit_wolf", "nonlinear_shrinkage", "pca", "factor_analysis"}
+    assert set(covs) == {
+        "sample", "ledoit_wolf", "nonlinear_shrinkage", "pca", "factor_analysis", "pca_auto",
+        "factor_analysis_auto",
+    }  # fmt: skip
     with pytest.raises(ValueError, match="regime labels"):
         estimate_covariances(window, K, models, names=["cvae"])
     with pytest.raises(ValueError, match="regime labels"):
@@ -147,7 +152,8 @@ def test_walk_forward_refit_decides_as_the_stages(day):
         config=CFG, k=K, names=experiment_estimators(True), labels=labels, n_samples=100
     )
     weights, _ = refit(window.index[-1], window)
-    assert refit.n_fits == 3  # vae, vae[noise=learned], cvae: cvae_hetero is not raced
+    # one fit per distinct model the raced estimators read (cvae_hetero is not raced)
+    assert refit.n_fits == len(model_keys(experiment_estimators(True)))
     models = fit_models(window, regimes, CFG, names=experiment_estimators(True))
     direct = estimate_decisions(
         window, models, regimes, K, n_samples=100, names=experiment_estimators(True)

@@ -45,7 +45,9 @@ def test_inverse_round_trip(frame):
 def test_accepts_ndarray(frame):
     st = Standardiser().fit(frame.to_numpy())
     assert st.columns_ is None
-    np.testing.assert_allclose(st.transform(frame.to_numpy()), Standardiser().fit(frame).transform(frame))
+    np.testing.assert_allclose(
+        st.transform(frame.to_numpy()), Standardiser().fit(frame).transform(frame)
+    )
 
 
 def test_constant_column_named_in_error(frame):

@@ -22,8 +22,9 @@ def _two_factor_panel(seed: int = 42) -> tuple[pd.DataFrame, np.ndarray]:
     loadings = np.column_stack([1.0 + 0.3 * rng.standard_normal(N), rng.standard_normal(N)])
     noise = rng.standard_normal((T, N)) * rng.uniform(0.004, 0.008, N)
     index = pd.bdate_range("2020-01-01", periods=T, name="date")
-    returns = pd.DataFrame(factors @ loadings.T + noise, index=index,
-                           columns=[f"S{i:03d}" for i in range(N)])
+    returns = pd.DataFrame(
+        factors @ loadings.T + noise, index=index, columns=[f"S{i:03d}" for i in range(N)]
+    )
     return returns, factors
 
 
@@ -38,8 +39,11 @@ def _weights(result: TrainResult) -> dict[str, torch.Tensor]:
 
 def test_training_reduces_loss_and_history(panel):
     seen = []
-    res = train_vae(panel, TrainConfig(latent_dim=2, **FAST),
-                    progress=lambda e, t, r, k: seen.append((e, t, r, k)))
+    res = train_vae(
+        panel,
+        TrainConfig(latent_dim=2, **FAST),
+        progress=lambda e, t, r, k: seen.append((e, t, r, k)),
+    )
     h = res.history
     assert list(h.columns) == ["epoch", "total", "recon", "kl"]
     assert h["epoch"].tolist() == list(range(1, 61))
@@ -73,8 +77,17 @@ def test_minibatch_is_deterministic(panel):
 
 @pytest.mark.parametrize(
     "bad",
-    [{"latent_dim": 0}, {"epochs": 0}, {"beta": -0.1}, {"lr": 0.0}, {"decoder": "conv"},
-     {"val_fraction": 1.0}, {"patience": -1}, {"batch_size": -2}, {"device": "tpu"}],
+    [
+        {"latent_dim": 0},
+        {"epochs": 0},
+        {"beta": -0.1},
+        {"lr": 0.0},
+        {"decoder": "conv"},
+        {"val_fraction": 1.0},
+        {"patience": -1},
+        {"batch_size": -2},
+        {"device": "tpu"},
+    ],
 )
 def test_config_validation(panel, bad):
     with pytest.raises(ValueError, match=next(iter(bad))):
@@ -91,8 +104,9 @@ def test_nan_rows_rejected(panel):
 
 
 def test_validation_tail_and_early_stopping(panel):
-    cfg = TrainConfig(latent_dim=2, hidden=16, device="cpu", epochs=2000, val_fraction=0.25,
-                      patience=5, lr=3e-2)
+    cfg = TrainConfig(
+        latent_dim=2, hidden=16, device="cpu", epochs=2000, val_fraction=0.25, patience=5, lr=3e-2
+    )
     res = train_vae(panel, cfg)
     h = res.history
     assert "val_total" in h.columns
@@ -138,8 +152,11 @@ def test_cvae_needs_conditions(panel):
 
 
 def test_single_label_still_two_conditions(panel):
-    res = train_vae(panel, TrainConfig(latent_dim=2, epochs=2, hidden=16, device="cpu"),
-                    conditions=np.zeros(T, dtype=int))
+    res = train_vae(
+        panel,
+        TrainConfig(latent_dim=2, epochs=2, hidden=16, device="cpu"),
+        conditions=np.zeros(T, dtype=int),
+    )
     assert res.n_conditions == 2
 
 
@@ -161,8 +178,11 @@ def test_recovers_two_factor_model():
 @pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 def test_trains_on_gpu(panel):
-    res = train_vae(panel, TrainConfig(latent_dim=2, epochs=30, hidden=16, device="cuda"),
-                    conditions=(np.arange(T) % 2))
+    res = train_vae(
+        panel,
+        TrainConfig(latent_dim=2, epochs=30, hidden=16, device="cuda"),
+        conditions=(np.arange(T) % 2),
+    )
     assert res.device.startswith("cuda")
     assert next(res.model.parameters()).device.type == "cpu"
     assert res.history["total"].iloc[-1] < res.history["total"].iloc[0]

@@ -157,7 +157,7 @@ def test_refit_stages_add_vae_hetero(hetero):
     x, _, res = hetero
     cfg = TrainConfig(**{**FAST, "epochs": 20})
     vae = train_vae(x, cfg)
-    models = fit_models(x, None, cfg, names=["vae", "vae_hetero"], given={VAE_MODEL: vae})
+    models = fit_models(x, None, cfg, names=["vae_reference", "vae_hetero"], given={VAE_MODEL: vae})
     key = ModelKey("vae", (("noise", "learned"),))
     assert models.trained == (key,)  # the given VAE is not retrained
     covs = estimate_covariances(x, k=K, models=models, n_samples=200)
@@ -261,10 +261,12 @@ def test_cvae_hetero_residual_is_the_model_noise(regime):
     # the refit's fit_models trains it from the CVAE's config when not given
     cfg = TrainConfig(**{**FAST, "epochs": 20})
     cvae = train_vae(x, cfg, conditions=labels)
-    models = fit_models(x, labels, cfg, names=["cvae", "cvae_hetero"], given={CVAE_MODEL: cvae})
+    models = fit_models(
+        x, labels, cfg, names=["cvae_reference", "cvae_hetero"], given={CVAE_MODEL: cvae}
+    )
     assert [k.label for k in models.trained] == ["cvae[noise=learned]"]
     covs = estimate_covariances(x, k=K, models=models, regimes=labels, n_samples=200)
-    assert {"cvae", "cvae_hetero", "ledoit_wolf_regime"} <= set(covs)
+    assert {"cvae_reference", "cvae_hetero", "ledoit_wolf_regime"} <= set(covs)
     assert np.linalg.eigvalsh(covs["cvae_hetero"])[0] > 0
 
 

@@ -91,8 +91,13 @@ def test_optional_engines_are_imported_lazily_and_name_their_extra(monkeypatch):
         pipeline_executor("dask")
     # importing the package never pulls in an engine
     code = "import sys, vae_pipeline.pipeline.definitions; print(any(m.startswith(('dagster_k8s', 'dagster_celery', 'dagster_dask')) for m in sys.modules))"
-    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True,
-                         env={**os.environ, "VAE_PIPELINE_DB": "/tmp/unused_vae.duckdb"})
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "VAE_PIPELINE_DB": "/tmp/unused_vae.duckdb"},
+    )
     assert out.stdout.strip().endswith("False"), out.stderr[-2000:]
 
 
@@ -201,7 +206,9 @@ def _rows(db: Path, table: str, day: str) -> int:
     from vae_pipeline.store.connection import connect
 
     with connect(db, read_only=True) as con:
-        return con.execute(f'select count(*) from main."{table}" where date = ?', [day]).fetchall()[0][0]
+        return con.execute(f'select count(*) from main."{table}" where date = ?', [day]).fetchall()[
+            0
+        ][0]
 
 
 def _trading_days(first: str, last: str) -> list[str]:
@@ -298,7 +305,6 @@ def test_schedule_ticks_through_the_daemon_on_postgres(pg_stack):
     assert _rows(pg_stack.db, "raw_returns", TICK_PARTITION) == 20
 
 
-
 # -- shared storage: Parquet files (VAE_PIPELINE_IO=parquet) -------------------------------
 def _parquet_defs(tmp_path, monkeypatch):
     from vae_pipeline.pipeline.definitions import build_definitions
@@ -329,14 +335,21 @@ def test_parquet_storage_writes_one_file_per_partition_and_reads_windows(tmp_pat
     assert files[0] == "2024-01-02.parquet" and files[-1] == "2024-04-05.parquet"
     assert "2024-01-15.parquet" not in files  # a holiday (MLK day) stores nothing
     day = pd.read_parquet(tmp_path / "lake" / "raw_returns" / "2024-04-05.parquet")
-    assert len(day) == settings.data.n_names  # date: a Parquet DATE (date32), as declared in store.schemas
+    assert (
+        len(day) == settings.data.n_names
+    )  # date: a Parquet DATE (date32), as declared in store.schemas
     assert (pd.to_datetime(day["date"]) == pd.Timestamp("2024-04-05")).all()
     result = job.execute_in_process(
-        instance=instance, partition_key="2024-04-05", asset_selection=[AssetKey("standardised_panel")]
+        instance=instance,
+        partition_key="2024-04-05",
+        asset_selection=[AssetKey("standardised_panel")],
     )
     assert result.success  # its 60-day window came back from ~65 files
     scaler = pd.read_parquet(tmp_path / "lake" / "standardised_panel" / "2024-04-05.parquet")
-    assert len(scaler) == settings.data.n_names and (scaler["n_obs"] == settings.evaluation.window).all()
+    assert (
+        len(scaler) == settings.data.n_names
+        and (scaler["n_obs"] == settings.evaluation.window).all()
+    )
 
 
 @pytest.mark.slow

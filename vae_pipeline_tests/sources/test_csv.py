@@ -186,14 +186,25 @@ def test_stale_prices_and_split_errors_are_counted_in_the_report(tmp_path):
 
 
 def test_sectors_accept_sector_or_gics_sector(tmp_path):
-    a = write(tmp_path, pd.DataFrame({"ticker": ["T0", "T1"], "sector": ["Energy", "Utilities"]}), "a.csv")
-    b = write(tmp_path, pd.DataFrame({"ticker": ["T0"], "name": ["x"], "gics_sector": ["Energy"]}), "b.csv")
+    a = write(
+        tmp_path, pd.DataFrame({"ticker": ["T0", "T1"], "sector": ["Energy", "Utilities"]}), "a.csv"
+    )
+    b = write(
+        tmp_path,
+        pd.DataFrame({"ticker": ["T0"], "name": ["x"], "gics_sector": ["Energy"]}),
+        "b.csv",
+    )
     assert load_sectors(a).to_dict() == {"T0": "Energy", "T1": "Utilities"}
     assert load_sectors(b).to_dict() == {"T0": "Energy"}
     with pytest.raises(DataFileError, match="ticker and sector"):
         load_sectors(write(tmp_path, pd.DataFrame({"ticker": ["T0"]}), "c.csv"))
-    settings = PipelineSettings(source="csv", prices_path=write(tmp_path, price_frame()), sectors_path=b)
-    assert make_source(settings).sectors().to_dict() == {"T0": "Energy", **{f"T{j}": "Unknown" for j in range(1, 6)}}
+    settings = PipelineSettings(
+        source="csv", prices_path=write(tmp_path, price_frame()), sectors_path=b
+    )
+    assert make_source(settings).sectors().to_dict() == {
+        "T0": "Energy",
+        **{f"T{j}": "Unknown" for j in range(1, 6)},
+    }
 
 
 def test_observables_fall_back_and_say_so(tmp_path):
@@ -213,9 +224,14 @@ def test_observables_from_french_and_fred_style_files(tmp_path):
     frame = price_frame()
     dates = DAYS[:40]
     rng = np.random.default_rng(1)
-    french = "This file was created by CMPT_ME_BEME_RETS_DAILY\n\n,Mkt-RF,SMB,HML,RF\n" + "".join(
-        f"{d:%Y%m%d},{m:.2f},0.01,0.02,0.02\n" for d, m in zip(dates, rng.normal(0, 1, 40), strict=True)
-    ) + "\nCopyright 2024 Kenneth R. French\n"
+    french = (
+        "This file was created by CMPT_ME_BEME_RETS_DAILY\n\n,Mkt-RF,SMB,HML,RF\n"
+        + "".join(
+            f"{d:%Y%m%d},{m:.2f},0.01,0.02,0.02\n"
+            for d, m in zip(dates, rng.normal(0, 1, 40), strict=True)
+        )
+        + "\nCopyright 2024 Kenneth R. French\n"
+    )
     (tmp_path / "ff.csv").write_text(french)
     macro = pd.DataFrame({"DATE": dates.strftime("%Y-%m-%d"), "VIXCLS": 15.0, "T10Y2Y": "0.5"})
     macro.loc[3, "T10Y2Y"] = "."  # FRED's missing value on a bond holiday
@@ -240,7 +256,9 @@ def test_market_index_file_is_a_market_fallback(tmp_path):
     frame = price_frame()
     index = pd.DataFrame({"date": frame["date"], "SPX": np.linspace(4000, 4100, 40)})
     settings = PipelineSettings(
-        source="csv", prices_path=write(tmp_path, frame), market_path=write(tmp_path, index, "spx.csv")
+        source="csv",
+        prices_path=write(tmp_path, frame),
+        market_path=write(tmp_path, index, "spx.csv"),
     )
     src = make_source(settings)
     assert "index returns (spx.csv)" in src.observables_report()["observable_market"]
@@ -285,8 +303,10 @@ def test_a_day_is_the_same_whichever_span_asks_and_however_the_file_grows(tmp_pa
         part = source(write(tmp_path, frame.iloc[: cut + 2], f"part{cut}.csv"))
         day = DAYS[cut]
         pd.testing.assert_frame_equal(part.returns(day, day), full.returns(day, day))
-        pd.testing.assert_frame_equal(full.returns(day, day), full.returns(DAYS[0], DAYS[-1])
-                                      .query("date == @day").reset_index(drop=True))
+        pd.testing.assert_frame_equal(
+            full.returns(day, day),
+            full.returns(DAYS[0], DAYS[-1]).query("date == @day").reset_index(drop=True),
+        )
 
 
 # ------------------------------------------------------------------ through the raw_returns asset
@@ -298,13 +318,24 @@ def _materialise(tmp_path, prices_path, partition=None, start=None, end=None, **
     from vae_pipeline.pipeline.definitions import build_definitions
 
     settings = PipelineSettings(
-        db_path=tmp_path / "csv.duckdb", source="csv", prices_path=prices_path,
-        start="2024-01-02", window=20, horizon=5, min_names=3, **overrides,
+        db_path=tmp_path / "csv.duckdb",
+        source="csv",
+        prices_path=prices_path,
+        start="2024-01-02",
+        window=20,
+        horizon=5,
+        min_names=3,
+        **overrides,
     )
     defs = build_definitions(settings)
-    tags = {} if partition else {
-        "dagster/asset_partition_range_start": start, "dagster/asset_partition_range_end": end
-    }
+    tags = (
+        {}
+        if partition
+        else {
+            "dagster/asset_partition_range_start": start,
+            "dagster/asset_partition_range_end": end,
+        }
+    )
     return defs.resolve_implicit_global_asset_job_def().execute_in_process(
         instance=DagsterInstance.ephemeral(),
         asset_selection=[AssetKey("raw_returns"), AssetKey("market_observables")],
@@ -327,7 +358,9 @@ def test_raw_returns_tells_an_outage_from_a_holiday(tmp_path):
         assert "2024-01-15" not in text and "2024-01-02" not in text  # holiday; before history
 
     frame.loc[5, "T2"] *= 0.4  # a vendor split error on 2024-01-09, reversed on 2024-01-10
-    ok = _materialise(tmp_path, write(tmp_path, frame, "ok.csv"), start="2024-01-02", end="2024-01-19")
+    ok = _materialise(
+        tmp_path, write(tmp_path, frame, "ok.csv"), start="2024-01-02", end="2024-01-19"
+    )
     assert ok.success
     meta = ok.asset_materializations_for_node("raw_returns")[0].metadata
     assert meta["cleaned_split_pair"].value == 2 and meta["names"].value == 6

@@ -32,8 +32,13 @@ def yf_frame(tickers=TICKERS, n=40, empty=(), group_by="column") -> pd.DataFrame
     for t in tickers:
         close = 100 * np.cumprod(1 + rng.normal(0, 0.01, n))
         f = pd.DataFrame(
-            {"Close": close, "High": close * 1.01, "Low": close * 0.99, "Open": close,
-             "Volume": rng.integers(1e6, 2e6, n).astype(float)},
+            {
+                "Close": close,
+                "High": close * 1.01,
+                "Low": close * 0.99,
+                "Open": close,
+                "Volume": rng.integers(1e6, 2e6, n).astype(float),
+            },
             index=pd.DatetimeIndex(DAYS[:n], name="Date"),
         )
         frames[t] = f * np.nan if t in empty else f
@@ -70,7 +75,9 @@ def test_yfinance_multiindex_is_read_and_cached(tmp_path):
 
 
 def test_group_by_ticker_and_flat_single_ticker_shapes(tmp_path):
-    close, _ = fetch_yfinance_prices(TICKERS, "a", "b", None, FakeDownload(yf_frame(group_by="ticker")))
+    close, _ = fetch_yfinance_prices(
+        TICKERS, "a", "b", None, FakeDownload(yf_frame(group_by="ticker"))
+    )
     assert list(close.columns) == TICKERS
     flat = yf_frame(["AAPL"]).droplevel(1, axis=1)  # older yfinance: one ticker, flat columns
     close, _ = fetch_yfinance_prices(["aapl"], "a", "b", None, FakeDownload(flat))
@@ -128,8 +135,9 @@ def french_raw(n=40) -> dict:
 def fred_raw(n=40, drop=()) -> pd.DataFrame:
     """``DataReader(["VIXCLS", "T10Y2Y"], "fred")``: index DATE, NaN on bond holidays."""
     days = pd.bdate_range(DAYS[0], periods=n, name="DATE")
-    frame = pd.DataFrame({"VIXCLS": np.linspace(13, 20, n), "T10Y2Y": np.linspace(-0.4, -0.3, n)},
-                         index=days)
+    frame = pd.DataFrame(
+        {"VIXCLS": np.linspace(13, 20, n), "T10Y2Y": np.linspace(-0.4, -0.3, n)}, index=days
+    )
     frame.iloc[5, 1] = np.nan
     return frame.drop(columns=list(drop))
 
@@ -151,13 +159,22 @@ def test_fred_frame_and_a_missing_series(tmp_path):
     frame, _ = fetch_fred(["VIXCLS", "T10Y2Y"], "a", "b", cache, FakeDownload(fred_raw()))
     assert frame["T10Y2Y"].isna().sum() == 1 and frame.index.name == "date"
     with pytest.raises(FetchError, match="no values for T10Y2Y"):
-        fetch_fred(["VIXCLS", "T10Y2Y"], "a", "c", cache, FakeDownload(fred_raw(drop=["T10Y2Y"])),
-                   attempts=2, sleep=lambda s: None)
+        fetch_fred(
+            ["VIXCLS", "T10Y2Y"],
+            "a",
+            "c",
+            cache,
+            FakeDownload(fred_raw(drop=["T10Y2Y"])),
+            attempts=2,
+            sleep=lambda s: None,
+        )
 
 
 def test_with_retries_says_what_failed():
     with pytest.raises(FetchError, match="thing: failed after 2 attempts: TimeoutError: slow"):
-        with_retries(FakeDownload(None, [TimeoutError("slow")] * 2), "thing", 2, sleep=lambda s: None)
+        with_retries(
+            FakeDownload(None, [TimeoutError("slow")] * 2), "thing", 2, sleep=lambda s: None
+        )
 
 
 def test_yfinance_source_offline_end_to_end(tmp_path, monkeypatch):
@@ -172,10 +189,15 @@ def test_yfinance_source_offline_end_to_end(tmp_path, monkeypatch):
     readers = {"famafrench": lambda *a: french_raw(), "fred": lambda *a: fred_raw()}
     monkeypatch.setattr(fetch, "_reader", lambda r: lambda name, kind, *a: readers[kind](name))
     universe = tmp_path / "universe.csv"
-    pd.DataFrame({"ticker": TICKERS, "sector": ["IT", "IT", "Energy"]}).to_csv(universe, index=False)
+    pd.DataFrame({"ticker": TICKERS, "sector": ["IT", "IT", "Energy"]}).to_csv(
+        universe, index=False
+    )
     settings = PipelineSettings(
-        source="yfinance", universe_path=universe, start="2024-01-03",
-        db_path=tmp_path / "p.duckdb", fetch_retries=1,
+        source="yfinance",
+        universe_path=universe,
+        start="2024-01-03",
+        db_path=tmp_path / "p.duckdb",
+        fetch_retries=1,
     )
     yahoo_source._load.cache_clear()
     src = make_source(settings)
@@ -213,8 +235,9 @@ def _online(host: str) -> bool:
 def test_live_yfinance_download(tmp_path):
     if not _online("query1.finance.yahoo.com"):
         pytest.skip("no network")
-    close, _ = fetch_yfinance_prices(["AAPL", "MSFT"], "2024-01-02", "2024-02-01",
-                                     DownloadCache(tmp_path / "c.duckdb"))
+    close, _ = fetch_yfinance_prices(
+        ["AAPL", "MSFT"], "2024-01-02", "2024-02-01", DownloadCache(tmp_path / "c.duckdb")
+    )
     assert close.shape[1] == 2 and len(close) > 15
 
 

@@ -48,7 +48,9 @@ def test_real_panel_loads_clean_with_its_observables(real_settings):
     assert np.corrcoef(wide.mean(axis=1), obs["market"])[0, 1] == pytest.approx(0.974, abs=0.005)
     assert obs["volatility"].between(9, 83).all() and obs["macro_slope"].abs().max() < 3
     info = src.observables_report()
-    assert "mkt_rf + rf" in info["observable_market"] and "vix_close" in info["observable_volatility"]
+    assert (
+        "mkt_rf + rf" in info["observable_market"] and "vix_close" in info["observable_volatility"]
+    )
     sectors = src.sectors()
     assert (sectors != "Unknown").sum() == 462 and sectors.nunique() == 12  # 11 + Unknown
 
@@ -84,7 +86,9 @@ def test_whole_graph_on_the_real_panel(real_settings, tmp_path):
 
     settings = real_settings.with_values(db_path=tmp_path / "real.duckdb", epochs=30)
     day = default_day(settings, pd.Timestamp("2024-06-03"))
-    results = materialise_day(build_definitions(settings), day, settings, DagsterInstance.ephemeral())
+    results = materialise_day(
+        build_definitions(settings), day, settings, DagsterInstance.ephemeral()
+    )
     assert all(r.success for r in results)
     with duckdb.connect(str(settings.storage.db_path), read_only=True) as con:
         card = con.execute("select * from minvar_scorecard where date = ?", [day]).df()

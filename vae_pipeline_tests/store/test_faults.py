@@ -21,9 +21,17 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def _env(db, **extra):
-    env = {**os.environ, "VAE_PIPELINE_DB": str(db), "VAE_PIPELINE_START": "2024-01-02",
-           "VAE_PIPELINE_WINDOW": "60", "VAE_PIPELINE_HORIZON": "5", "VAE_PIPELINE_MIN_NAMES": "5",
-           "VAE_PIPELINE_N_NAMES": "20", "VAE_PIPELINE_EPOCHS": "30", "PYTHONUNBUFFERED": "1"}
+    env = {
+        **os.environ,
+        "VAE_PIPELINE_DB": str(db),
+        "VAE_PIPELINE_START": "2024-01-02",
+        "VAE_PIPELINE_WINDOW": "60",
+        "VAE_PIPELINE_HORIZON": "5",
+        "VAE_PIPELINE_MIN_NAMES": "5",
+        "VAE_PIPELINE_N_NAMES": "20",
+        "VAE_PIPELINE_EPOCHS": "30",
+        "PYTHONUNBUFFERED": "1",
+    }
     env.update({f"VAE_PIPELINE_{k}": str(v) for k, v in extra.items()})
     return env
 
@@ -31,8 +39,14 @@ def _env(db, **extra):
 def _run_until(db, marker: str, delay: float = 0.0, **extra) -> bool:
     """Start a child materialising DAY; SIGKILL it ``delay`` s after ``marker`` is logged.
     Returns False when the child finished before the marker appeared."""
-    child = subprocess.Popen([sys.executable, "-m", "vae_pipeline_tests.fault_runner", DAY], cwd=REPO,
-                             env=_env(db, **extra), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    child = subprocess.Popen(
+        [sys.executable, "-m", "vae_pipeline_tests.fault_runner", DAY],
+        cwd=REPO,
+        env=_env(db, **extra),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     deadline = time.monotonic() + 240
     for line in child.stderr:
         if marker in line:
@@ -49,13 +63,17 @@ def _run_until(db, marker: str, delay: float = 0.0, **extra) -> bool:
 
 def _counts(db) -> dict[str, int]:
     with connect(db, read_only=True) as con:
-        tables = [t[0] for t in con.execute("select table_name from information_schema.tables").fetchall()]
+        tables = [
+            t[0] for t in con.execute("select table_name from information_schema.tables").fetchall()
+        ]
         return {t: con.execute(f'select count(*) from main."{t}"').fetchall()[0][0] for t in tables}
 
 
 def _rerun_succeeds(db):
     settings = tiny_settings(db)
-    results = materialise_day(build_definitions(settings), DAY, settings, instance=DagsterInstance.ephemeral())
+    results = materialise_day(
+        build_definitions(settings), DAY, settings, instance=DagsterInstance.ephemeral()
+    )
     assert all(r.success for r in results)
 
 
@@ -80,9 +98,13 @@ def test_sigkill_mid_write_is_all_or_nothing(tmp_path, delay):
         return  # killed before the first connection: nothing written, nothing to corrupt
     history = len(trading_days(history_start(pd.Timestamp(DAY), tiny_settings(db)), DAY))
     with connect(db, read_only=True) as con:
-        tables = {t[0] for t in con.execute("select table_name from information_schema.tables").fetchall()}
+        tables = {
+            t[0] for t in con.execute("select table_name from information_schema.tables").fetchall()
+        }
         if "raw_returns" in tables:
-            days, rows = con.execute("select count(distinct date), count(*) from main.raw_returns").fetchall()[0]
+            days, rows = con.execute(
+                "select count(distinct date), count(*) from main.raw_returns"
+            ).fetchall()[0]
             # the history backfill is one transaction: every day of it, or none
             assert (days, rows) in ((0, 0), (history, history * 1500))
     _rerun_succeeds(db)
@@ -96,9 +118,16 @@ def test_corrupt_or_foreign_database_file_gives_a_clear_error(tmp_path):
         connect(bad)
     assert time.monotonic() - start < 5  # no minutes of retries
     settings = tiny_settings(bad)
-    result = build_definitions(settings).resolve_implicit_global_asset_job_def().execute_in_process(
-        partition_key=DAY, instance=DagsterInstance.ephemeral(), raise_on_error=False,
-        asset_selection=[AssetKey("raw_returns")])
+    result = (
+        build_definitions(settings)
+        .resolve_implicit_global_asset_job_def()
+        .execute_in_process(
+            partition_key=DAY,
+            instance=DagsterInstance.ephemeral(),
+            raise_on_error=False,
+            asset_selection=[AssetKey("raw_returns")],
+        )
+    )
     assert not result.success
     failure = result.get_step_failure_events()[0]
     assert "not a usable vae_pipeline DuckDB database" in str(failure.step_failure_data.error)
@@ -106,11 +135,17 @@ def test_corrupt_or_foreign_database_file_gives_a_clear_error(tmp_path):
 
 
 def _per_day_counts(con) -> dict[tuple[str, str], int]:
-    tables = [t[0] for t in con.execute(
-        "select table_name from information_schema.columns where column_name = 'date'").fetchall()]
+    tables = [
+        t[0]
+        for t in con.execute(
+            "select table_name from information_schema.columns where column_name = 'date'"
+        ).fetchall()
+    ]
     out = {}
     for t in tables:
-        for day, n in con.execute(f'select cast(date as varchar), count(*) from main."{t}" group by 1').fetchall():
+        for day, n in con.execute(
+            f'select cast(date as varchar), count(*) from main."{t}" group by 1'
+        ).fetchall():
             out[(t, str(day)[:10])] = n
     return out
 
@@ -180,7 +215,10 @@ def test_two_concurrent_runs_and_a_reader_never_fail_on_the_lock(tmp_path, mater
 
     reference = materialised[0].storage.db_path  # DAY materialised alone, in-process, same settings
     compared = [table for table, day in sorted(final) if day == DAY]
-    assert {"trained_vae", "covariance_estimates", "minvar_scorecard", "anomaly_report"} <= set(compared)
+    assert {"trained_vae", "covariance_estimates", "minvar_scorecard", "anomaly_report"} <= set(
+        compared
+    )
     for table in compared:
-        pd.testing.assert_frame_equal(_day_rows(db, table, DAY), _day_rows(reference, table, DAY),
-                                      check_exact=True, obj=table)
+        pd.testing.assert_frame_equal(
+            _day_rows(db, table, DAY), _day_rows(reference, table, DAY), check_exact=True, obj=table
+        )

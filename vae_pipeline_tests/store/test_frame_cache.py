@@ -74,7 +74,10 @@ def test_rematerialising_a_day_is_seen_by_the_next_read(tmp_path):
         assert job.execute_in_process(instance=instance, asset_selection=keys, tags=tags).success
     first = store.returns("2024-06-03", settings.evaluation.window)
     hits = FRAMES.hits
-    assert store.returns("2024-06-03", settings.evaluation.window).equals(first) and FRAMES.hits == hits + 1
+    assert (
+        store.returns("2024-06-03", settings.evaluation.window).equals(first)
+        and FRAMES.hits == hits + 1
+    )
 
     class Doubled(DataSourceResource):  # the same panel, every return doubled
         def get(self):
@@ -89,9 +92,15 @@ def test_rematerialising_a_day_is_seen_by_the_next_read(tmp_path):
     defs = build_definitions(settings, source=Doubled(**doubled))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        assert defs.resolve_implicit_global_asset_job_def().execute_in_process(
-            instance=instance, asset_selection=[AssetKey("raw_returns")], partition_key="2024-06-03"
-        ).success
+        assert (
+            defs.resolve_implicit_global_asset_job_def()
+            .execute_in_process(
+                instance=instance,
+                asset_selection=[AssetKey("raw_returns")],
+                partition_key="2024-06-03",
+            )
+            .success
+        )
     after = store.returns("2024-06-03", settings.evaluation.window)
     pd.testing.assert_series_equal(after.iloc[-1], 2 * first.iloc[-1])
     pd.testing.assert_frame_equal(after.iloc[:-1], first.iloc[:-1])

@@ -13,6 +13,12 @@ from typing import Any
 from sklearn.base import BaseEstimator
 
 from .factor import FactorAnalysisCovariance, PCACovariance
+from .factor_auto import (
+    FactorAnalysisAutoCovariance,
+    FactorAnalysisMatchedCovariance,
+    PCAAutoCovariance,
+    bai_ng_ic_p2,
+)
 from .ledoit_wolf import LedoitWolfCovariance
 from .nonlinear_shrinkage import NonlinearShrinkage
 from .oracle import OracleCovariance
@@ -20,8 +26,10 @@ from .regime import RegimeConditional, regime_conditional
 from .registry import REGISTRY, EstimatorSpec, ModelKey, model_keys, model_names
 from .sample import SampleCovariance
 from .vae import (
+    CVAEClosedFormCovariance,
     CVAECovariance,
     CVAEHeteroCovariance,
+    VAEClosedFormCovariance,
     VAECovariance,
     VAEHeteroCovariance,
     VAEPosteriorCovariance,
@@ -51,9 +59,15 @@ __all__ = [
     "model_keys",
     "model_names",
     "NEEDS_LABELS",
+    "CVAEClosedFormCovariance",
     "CVAECovariance",
     "CVAEHeteroCovariance",
+    "FactorAnalysisAutoCovariance",
     "FactorAnalysisCovariance",
+    "FactorAnalysisMatchedCovariance",
+    "PCAAutoCovariance",
+    "VAEClosedFormCovariance",
+    "bai_ng_ic_p2",
     "LedoitWolfCovariance",
     "NonlinearShrinkage",
     "OracleCovariance",

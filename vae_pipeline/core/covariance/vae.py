@@ -1,6 +1,6 @@
 """Covariances implied by a trained VAE / CVAE (see docs/architecture.md: numerics).
 
-Reference ("vae", "cvae"): Monte-Carlo systematic part -- decode z ~ N(0, I) with a seeded
+Reference ("vae_reference", "cvae_reference"): Monte-Carlo systematic part -- decode z ~ N(0, I) with a seeded
 generator, de-standardise, sample covariance -- plus the diagonal of the per-stock variance of the
 training reconstruction residual (in return units). Omitting that idiosyncratic part makes the
 matrix near-singular (rank k) and the min-variance portfolio over-levers. The CVAE's decoder is
@@ -37,7 +37,9 @@ import numpy as np
 import torch
 from sklearn.base import BaseEstimator
 
-from vae_pipeline.core.training import TrainConfig, TrainResult, train_vae
+from vae_pipeline.core.converged import HEADLINE_TRAIN, mean_kl
+from vae_pipeline.core.converged_cvae import HEADLINE_CVAE_TRAIN
+from vae_pipeline.core.training import ACTIVE_KL_THRESHOLD, TrainConfig, TrainResult, train_vae
 
 from ._validation import ArrayLike, as_returns, check_n_components, symmetrise
 from .ledoit_wolf import ledoit_wolf_shrunk
@@ -336,3 +338,84 @@ class CVAEHeteroCovariance(_LearnedNoiseResidual, CVAECovariance):
     Systematic part as ``cvae`` (prior decode with the regime's one-hot condition); idiosyncratic
     part the model's noise variance. Extra attribute: ``noise_variance_`` (N,).
     """
+
+
+class VAEClosedFormCovariance(VAECovariance):
+    """The headline "vae": ``B B' + diag(psi)`` in return units, in closed form (no Monte Carlo).
+
+    The model (``TrainConfig(fit="converged", noise="learned")``, see ``core.converged``) is a
+    linear-decoder VAE with a learned per-stock noise variance trained to convergence on the
+    analytic ELBO (factor analysis's likelihood plus the KL term); the number of latents is its
+    own (held-out ELBO), and latents whose mean KL is below ``ACTIVE_KL_THRESHOLD`` are switched
+    off. With ``W`` (N x k, standardised units) the decoder's active columns and ``s`` the
+    standardiser's scales, ``B = diag(s) W`` and ``psi = exp(log_noise_var) s^2``. At the
+    optimum the aggregated posterior of the latents is N(0, I), so this is the covariance the
+    model generates. Extra attributes: ``loadings_`` (N x k active), ``noise_variance_`` (N,),
+    ``active_latents_``, ``kl_per_latent_`` (k,).
+    """
+
+    train_overrides: dict[str, Any] = dict(HEADLINE_TRAIN)
+
+    def fit(self, X: ArrayLike, y: object = None) -> VAEClosedFormCovariance:
+        arr = self._check(X)
+        result = self._result(X, None)
+        model = result.model
+        if result.n_conditions or model.decoder_kind != "linear":
+            raise ValueError(f"{type(self).__name__}: needs an unconditional linear-decoder VAE")
+        try:
+            self.noise_variance_ = model_noise_variance(result)
+        except ValueError as exc:
+            raise ValueError(f"{type(self).__name__}: {exc}") from None
+        x = torch.from_numpy(result.standardiser.transform(arr)).to(torch.float32)
+        self.kl_per_latent_ = mean_kl(model, x)
+        active = self.kl_per_latent_ > ACTIVE_KL_THRESHOLD
+        scale = np.asarray(result.standardiser.scale_, dtype=np.float64)
+        w = model.loadings().double().numpy()[:, active]
+        self.loadings_ = w * scale[:, None]
+        self.active_latents_ = int(active.sum())
+        self.result_ = result
+        self.systematic_ = symmetrise(self.loadings_ @ self.loadings_.T)
+        self.idiosyncratic_ = np.diag(self.noise_variance_)
+        self.covariance_ = symmetrise(self.systematic_ + self.idiosyncratic_)
+        return self
+
+
+class CVAEClosedFormCovariance(CVAECovariance):
+    """The headline "cvae": ``B_r B_r' + diag(psi)`` for the decision date's regime r, in closed
+    form (no Monte Carlo); ``fit(X, y=labels)``.
+
+    The model (``core.converged_cvae``): the CVAE with the conditional linear decoder and a
+    learned per-stock noise shared by the regimes, at its ELBO optimum by EM, the number of
+    latents the headline VAE's (held-out ELBO on the pooled window), each regime's loadings
+    partially pooled toward the pooled fit (pooling chosen by held-out likelihood). With
+    ``W_r = model.loadings(r)`` (standardised units) and ``s`` the standardiser's scales,
+    ``B_r = diag(s) W_r`` and ``psi = exp(log_noise_var) s^2``. ``condition=None`` -> the label
+    of the last training row. Extra attributes: ``condition_``, ``loadings_`` (N x k),
+    ``noise_variance_`` (N,), ``n_days_used_`` (the regime's days in the window).
+    """
+
+    train_overrides: dict[str, Any] = dict(HEADLINE_CVAE_TRAIN)
+
+    def fit(self, X: ArrayLike, y: object = None) -> CVAEClosedFormCovariance:
+        name = type(self).__name__
+        arr = self._check(X)
+        labels = as_labels(y, arr.shape[0], name=name)
+        result = self._result(X, labels)
+        model = result.model
+        if not result.n_conditions or model.decoder_kind != "conditional_linear":
+            raise ValueError(f"{name}: needs a CVAE with the conditional linear decoder")
+        cond = int(labels[-1]) if self.condition is None else int(self.condition)
+        if not 0 <= cond < result.n_conditions:
+            raise ValueError(f"{name}: condition {cond} outside [0, {result.n_conditions})")
+        try:
+            self.noise_variance_ = model_noise_variance(result)
+        except ValueError as exc:
+            raise ValueError(f"{name}: {exc}") from None
+        scale = np.asarray(result.standardiser.scale_, dtype=np.float64)
+        self.loadings_ = model.loadings(cond).double().numpy() * scale[:, None]
+        self.condition_, self.n_days_used_ = cond, int((labels == cond).sum())
+        self.result_ = result
+        self.systematic_ = symmetrise(self.loadings_ @ self.loadings_.T)
+        self.idiosyncratic_ = np.diag(self.noise_variance_)
+        self.covariance_ = symmetrise(self.systematic_ + self.idiosyncratic_)
+        return self

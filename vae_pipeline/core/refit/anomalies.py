@@ -19,11 +19,13 @@ import numpy as np
 import pandas as pd
 
 from vae_pipeline.core.anomaly import (
+    SURPRISE_DAYS,
     anomaly_test,
     flag_anomalies,
     market_residual_returns,
     max_drawdown,
     reconstruction_error,
+    standardised_surprise,
 )
 from vae_pipeline.core.results import AnomalyTest
 from vae_pipeline.core.training import TrainResult
@@ -38,8 +40,10 @@ ANOMALY_REPORT_COLUMNS = [
     "decision_error",
     "decision_flagged",
     "later_drawdown",
+    "surprise",
+    "decision_surprise",
 ]
-EVALUATION_COLUMNS = ["decision_error", "decision_flagged", "later_drawdown"]
+EVALUATION_COLUMNS = ["decision_error", "decision_flagged", "later_drawdown", "decision_surprise"]
 BetaDays = Literal["span", "held"]
 VolBetaDays = Literal["window", "span"]
 
@@ -53,6 +57,44 @@ def reconstruction_errors(model: TrainResult, window: pd.DataFrame) -> pd.Series
     z = model.standardiser.transform(window)
     z_hat = model.standardiser.transform(model.reconstruct(window))
     return reconstruction_error(pd.DataFrame(z, columns=window.columns), z_hat)
+
+
+def standardised_residuals(model: TrainResult, window: pd.DataFrame) -> pd.DataFrame:
+    """``z - z_hat`` (days x names): the model's daily reconstruction residuals on ``window``
+    in its own standardised units, over the names it was trained on, in its order."""
+    if model.standardiser.columns_ is not None:
+        window = window[list(model.standardiser.columns_)]
+    z = model.standardiser.transform(window)
+    z_hat = model.standardiser.transform(model.reconstruct(window))
+    return pd.DataFrame(
+        np.asarray(z, dtype=float) - np.asarray(z_hat, dtype=float),
+        index=window.index,
+        columns=window.columns,
+    )
+
+
+def noise_variances(model: TrainResult, residuals: pd.DataFrame) -> pd.Series:
+    """Each name's noise variance in standardised units: the model's learned ``psi``
+    (``noise="learned"``, the headline VAE); for a fixed-noise model, which has no per-stock
+    noise, the mean square of the name's ``residuals`` over the window (its empirical level)."""
+    log_psi = model.model.noise_logvar()
+    if log_psi is not None:
+        psi = np.exp(log_psi.detach().double().cpu().numpy())
+    else:
+        psi = np.mean(residuals.to_numpy(dtype=float) ** 2, axis=0)
+    return pd.Series(psi, index=residuals.columns, name="noise_var")
+
+
+def surprises(
+    model: TrainResult, window: pd.DataFrame, recent_days: int = SURPRISE_DAYS
+) -> pd.Series:
+    """The standardised surprise (:func:`standardised_surprise`) of each name: its mean squared
+    residual over the window's last ``recent_days`` in units of its own noise variance
+    (:func:`noise_variances`). Scale-free, so a volatile name is not flagged for its vol."""
+    resid = standardised_residuals(model, window)
+    # a window shorter than twice the period (a tiny test window) scores its last half
+    recent_days = min(recent_days, max(1, len(resid) // 2))
+    return standardised_surprise(resid, noise_variances(model, resid), recent_days)
 
 
 def model_errors(model: TrainResult, window: pd.DataFrame, market: pd.Series) -> pd.DataFrame:
@@ -78,9 +120,11 @@ class FlagEvaluation:
 
     ``frame`` (index: ticker, the names of the decision window): ``decision_error`` (the
     decision model's reconstruction error on its window), ``decision_flagged`` (1.0 for the
-    top 20 %, else 0.0) and ``later_drawdown`` (worst market-residual drawdown over the held
-    days, NaN for a name missing a held day). ``test`` is :func:`anomaly_test`: naive
-    high-vs-low drawdowns and the partial rank correlation given trailing residual vol.
+    top 20 %, else 0.0), ``later_drawdown`` (worst market-residual drawdown over the held
+    days, NaN for a name missing a held day) and ``decision_surprise`` (:func:`surprises` on
+    the decision window). ``test`` is :func:`anomaly_test`: naive high-vs-low drawdowns and
+    the partial rank correlation given trailing residual vol, of the error, and in its
+    ``surprise_*`` fields the same test of the surprise.
     """
 
     decision_date: pd.Timestamp
@@ -97,6 +141,7 @@ def evaluate_flags(
     seed: int = 42,
     beta_days: BetaDays = "span",
     vol_beta_days: VolBetaDays = "window",
+    surprise_model: TrainResult | None = None,
 ) -> FlagEvaluation:
     """Did the names the decision date's model reconstructed worst draw down more afterwards?
 
@@ -112,6 +157,8 @@ def evaluate_flags(
     confounder): the ``"window"``'s own (what the daily report shows) or the ``"span"``'s
     (the real-data study's walk-forward). The choices change the published numbers, so each
     caller keeps its own; the test itself is :func:`anomaly_test`, seeded with ``seed``.
+    ``surprise_model``: the model whose surprise is tested (default ``model``; ``vae train``
+    tests the reference model's error and the headline model's learned-noise surprise).
     """
     before = reconstruction_errors(model, window)
     if beta_days not in ("span", "held"):
@@ -140,11 +187,27 @@ def evaluate_flags(
         planted=planted.astype(bool) if planted is not None else None,
         seed=seed,
     )
+    surprise = surprises(model if surprise_model is None else surprise_model, window)
+    surprise_test = anomaly_test(
+        surprise,
+        resid,
+        trailing_vol,
+        planted=planted.astype(bool) if planted is not None else None,
+        seed=seed,
+    )
+    test = test.model_copy(
+        update={
+            "surprise_vs_anomaly_rho": surprise_test.error_vs_anomaly_rho,
+            "surprise_partial_rho": surprise_test.partial_rho_given_idio_vol,
+            "surprise_partial_rho_ci": surprise_test.partial_rho_ci,
+        }
+    )
     frame = pd.DataFrame(
         {
             "decision_error": before,
             "decision_flagged": flag_anomalies(before).astype(float),
             "later_drawdown": max_drawdown(resid).reindex(before.index),
+            "decision_surprise": surprise.reindex(before.index),
         }
     ).rename_axis("ticker")
     return FlagEvaluation(decision_date=pd.Timestamp(window.index[-1]), frame=frame, test=test)
@@ -163,7 +226,8 @@ class AnomalyReport:
     """One day's anomaly report.
 
     ``frame`` (index: ticker, the names of today's window; columns
-    :data:`ANOMALY_REPORT_COLUMNS`): today's ``recon_error`` and ``flagged`` (top 20 %),
+    :data:`ANOMALY_REPORT_COLUMNS`): today's ``recon_error`` and ``flagged`` (top 20 %,
+    by the error) and ``surprise`` (the error in units of each name's own noise, scale-free),
     trailing annualised ``idio_vol``, the ``planted`` flag (1.0 / 0.0; NaN when the truth is
     unknown), and the evaluation of the decision date's flags (NaT / NaN when there was
     none). ``test``: that evaluation's statistics, None when there was none.
@@ -213,6 +277,8 @@ def evaluate_anomalies(
     frame["planted"] = planted.reindex(frame.index).astype(float) if planted is not None else np.nan
     frame["decision_date"] = pd.NaT
     frame[EVALUATION_COLUMNS] = np.nan
+    frame["surprise"] = surprises(model_now, window_now).reindex(frame.index)
+    frame = frame[ANOMALY_REPORT_COLUMNS]
     if model_then is None:
         return AnomalyReport(frame=frame, test=None, decision_date=None)
     evaluation = evaluate_flags(

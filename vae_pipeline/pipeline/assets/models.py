@@ -59,9 +59,14 @@ MODEL_KEYS = model_keys(list(REGISTRY))
 
 
 def model_asset_name(key: ModelKey) -> str:
-    """``trained_vae``, ``trained_vae_hetero``, ``trained_cvae``, ...: ``trained_`` + the
-    registry's name of the model (``core.covariance.model_names``)."""
+    """``trained_vae`` (the headline model), ``trained_vae_reference``, ``trained_cvae``, ...:
+    ``trained_`` + the registry's name of the model (``core.covariance.model_names``)."""
     return "trained_" + model_names()[key]
+
+
+def refines_base(key: ModelKey) -> bool:
+    """A learned-noise sibling starts, under warm start, from the day's plain model."""
+    return dict(key.overrides) == {"noise": "learned"}
 
 
 def _seed(training: TrainingResource, key: ModelKey, window, previous, base, n_conditions, day):
@@ -69,8 +74,10 @@ def _seed(training: TrainingResource, key: ModelKey, window, previous, base, n_c
     cfg = model_config(training.train_config(), key)
     if not training.warm_start:
         return cfg, None, "cold (warm_start off)"
+    if key.overrides and not refines_base(key):
+        return cfg, None, "cold: this model does not warm-start"
     warm = warm_config(cfg, training.warm_epochs, training.warm_lr)
-    if key.overrides:  # a sibling refines the same window's plain model
+    if key.overrides:  # a learned-noise sibling refines the same window's plain model
         return warm, sibling_state(base), f"the day's {model_asset_name(key.base)}"
     if previous is None:
         raise Failure(
@@ -96,14 +103,19 @@ def _problems(result: TrainResult, seeded: bool) -> dict[str, list[str]]:
         else [f"loss went {first:.4g} -> {last:.4g}" + (" (warm start)" if seeded else "")],
         "weights_finite": [] if weights_ok else ["non-finite model weights"],
         "kl_nonnegative": []
-        if (history["kl"] >= -1e-6).all()
+        if (history["kl"].dropna() >= -1e-6).all()  # an EM fit records its KL at the end only
         else [f"min KL {history['kl'].min():.3g} < 0"],
     }
 
 
 def _metadata(result: TrainResult, seeded_from: str, names: int) -> dict:
     history = result.history
+    extra = {}
+    if result.stop_reason is not None:  # a fit run to convergence: why it stopped, its latents
+        extra = {"stop_reason": result.stop_reason, "latents": int(result.config.latent_dim),
+                 "active_latents": int(result.active_latents or 0)}  # fmt: skip
     return {
+        **extra,
         "warm_started_from": seeded_from,
         "final_loss": float(history["total"].iloc[-1]),
         "final_recon": float(history["recon"].iloc[-1]),
@@ -132,9 +144,9 @@ def _model_asset(key: ModelKey, partitions, settings):
     name, window_days = model_asset_name(key), settings.evaluation.window
     ins = {"standardised_panel": AssetIn()}
     warm = settings.model.warm_start
-    if warm and key.overrides:
+    if warm and refines_base(key):
         ins["base"] = AssetIn(model_asset_name(key.base))
-    elif warm:
+    elif warm and not key.overrides:
         with warnings.catch_warnings():  # allow_nonexistent_upstream_partitions is beta
             warnings.simplefilter("ignore", BetaWarning)
             previous_week = TimeWindowPartitionMapping(
