@@ -36,7 +36,9 @@ def reconstruction_error(
 SURPRISE_DAYS = 21  # the recent days a surprise / an error change is measured over (a month)
 
 
-def _recent_split(residuals: pd.DataFrame | np.ndarray, recent_days: int) -> tuple[np.ndarray, pd.Index]:
+def _recent_split(
+    residuals: pd.DataFrame | np.ndarray, recent_days: int
+) -> tuple[np.ndarray, pd.Index]:
     r = np.asarray(residuals, dtype=float)
     if r.ndim != 2:
         raise ValueError(f"residuals must be 2-D (days x stocks), got shape {r.shape}")

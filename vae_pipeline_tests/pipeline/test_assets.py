@@ -229,3 +229,19 @@ def test_definitions_hold_the_graph_and_blocking_checks():
     for assets_def in graph.assets_defs:
         for key in assets_def.keys:
             assert assets_def.descriptions_by_key.get(key), f"{key} has no description"
+
+
+def test_the_loss_gate_reads_the_epoch_whose_weights_were_kept():
+    from types import SimpleNamespace
+
+    import pandas as pd
+    import torch
+
+    from vae_pipeline.pipeline.assets.models import _problems
+
+    history = pd.DataFrame({"total": [10.0, 5.0, 12.0], "kl": [1.0, 1.0, 1.0]})
+    model = torch.nn.Linear(2, 2)
+    kept_best = SimpleNamespace(history=history, best_epoch=1, model=model)
+    kept_last = SimpleNamespace(history=history, best_epoch=None, model=model)
+    assert _problems(kept_best, seeded=False)["loss_finite_decreasing"] == []
+    assert _problems(kept_last, seeded=False)["loss_finite_decreasing"] == ["loss went 10 -> 12"]

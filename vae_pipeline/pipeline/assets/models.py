@@ -95,6 +95,8 @@ def _problems(result: TrainResult, seeded: bool) -> dict[str, list[str]]:
     """The training gates: a cold fit's loss must fall, a seeded one's must not rise much."""
     history = result.history
     first, last = history["total"].iloc[0], history["total"].iloc[-1]
+    if result.best_epoch is not None and result.best_epoch < len(history):
+        last = history["total"].iloc[result.best_epoch]  # the epoch whose weights were kept
     fell = last <= first * (1 + WARM_LOSS_TOLERANCE) if seeded else last < first
     weights_ok = all(torch.isfinite(p).all().item() for p in result.model.parameters())
     return {
