@@ -573,6 +573,17 @@ def _select_latents(
     return max(1, int(np.argmax(evidence))), evidence, sel_losses, held
 
 
+def _em_history(losses, recon, kl) -> pd.DataFrame:
+    """An EM fit's history: "total" is EM's negative log-likelihood per day at each iteration
+    (the ELBO at the exact posterior, with FA's constants); "recon" / "kl" are the ELBO's two
+    parts at the optimum, recorded on the last row only (EM reports only the total)."""
+    history = pd.DataFrame(
+        {"epoch": np.arange(len(losses)), "total": losses, "recon": np.nan, "kl": np.nan}
+    )
+    history.loc[history.index[-1], ["recon", "kl"]] = [float(recon), float(kl)]
+    return history
+
+
 def _train_headline(returns, X: np.ndarray, config: TrainConfig) -> TrainResult:
     """The headline fit (see ``core.converged``): select the number of latents on a random 80 %
     of the days by the held-out ELBO of the other 20 %, then fit the whole window with them."""
@@ -588,12 +599,7 @@ def _train_headline(returns, X: np.ndarray, config: TrainConfig) -> TrainResult:
         with torch.no_grad():  # the ELBO's two parts at the optimum (EM reports only the total)
             _, recon, kl = analytic_elbo(model.eval(), x)
     model = model.cpu().eval()
-    # "total": EM's negative log-likelihood per day at each iteration (the ELBO at the exact
-    # posterior, with FA's constants); "recon" / "kl": the analytic ELBO's parts, at the end only
-    history = pd.DataFrame(
-        {"epoch": np.arange(len(losses)), "total": losses, "recon": np.nan, "kl": np.nan}
-    )
-    history.loc[history.index[-1], ["recon", "kl"]] = [float(recon), float(kl)]
+    history = _em_history(losses, recon, kl)
     return TrainResult(
         model=model,
         standardiser=standardiser,
@@ -652,14 +658,10 @@ def _train_headline_cvae(
     set_regime_fa_weights(model, fit)
     model = model.cpu().eval()
     losses = fit["losses"]
-    # "total": EM's path; "recon" / "kl": the ELBO's parts at the end (z = mu), as the gates read
     x = torch.from_numpy(z).float()
     c = torch.from_numpy(_one_hot(labels, n_cond))
     _, recon, kl, _ = _evaluate(model, x, c, config.beta)
-    history = pd.DataFrame(
-        {"epoch": np.arange(len(losses)), "total": losses, "recon": np.nan, "kl": np.nan}
-    )
-    history.loc[history.index[-1], ["recon", "kl"]] = [float(recon), float(kl)]
+    history = _em_history(losses, recon, kl)
     return TrainResult(
         model=model,
         standardiser=standardiser,
