@@ -7,6 +7,7 @@ import pandas as pd
 from dagster import ConfigurableResource
 from pydantic import Field, create_model
 
+from vae_pipeline.core.refit import cold_train_config
 from vae_pipeline.core.training import TrainConfig
 from vae_pipeline.settings import PipelineSettings
 from vae_pipeline.sources import ReturnsSource, make_source
@@ -82,16 +83,9 @@ class TrainingResource(ConfigurableResource):
         return configured()
 
     def train_config(self) -> TrainConfig:
-        """The cold fit's :class:`TrainConfig` (validated: a bad device fails here)."""
-        return TrainConfig(
-            latent_dim=self.latent_dim,
-            beta=self.beta,
-            epochs=self.epochs,
-            lr=self.lr,
-            hidden=self.hidden,
-            seed=self.seed,
-            device=self.device,
-        ).validate()
+        """The cold fit's :class:`TrainConfig` (validated: a bad device fails here), built as
+        every caller of the core refit builds it."""
+        return cold_train_config(self)
 
 
 def _constraints(info) -> dict:
