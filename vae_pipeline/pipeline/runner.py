@@ -37,6 +37,35 @@ def history_start(day: pd.Timestamp, settings: PipelineSettings) -> pd.Timestamp
     return max(first, pd.Timestamp(settings.data.start))
 
 
+def execute_run(
+    defs: Definitions,
+    asset_selection: list[AssetKey],
+    *,
+    partition_key: str | None = None,
+    partition_range: tuple[str, str] | None = None,
+    instance: DagsterInstance | None = None,
+    run_config: dict | None = None,
+):
+    """Launch one run of ``asset_selection`` for one partition or a partition range (a
+    single run over the range: the ranged assets see ``context.partition_key_range``).
+
+    The one place this package launches runs (``vae run``, ``vae backfill``): the executor
+    the settings name is honoured here."""
+    if (partition_key is None) == (partition_range is None):
+        raise ValueError("give exactly one of partition_key and partition_range")
+    job = defs.resolve_implicit_global_asset_job_def()
+    tags = {}
+    if partition_range is not None:
+        tags = {RANGE_START_TAG: partition_range[0], RANGE_END_TAG: partition_range[1]}
+    return job.execute_in_process(
+        instance=instance,
+        asset_selection=asset_selection,
+        partition_key=partition_key,
+        tags=tags,
+        run_config=run_config,
+    )
+
+
 def materialise_day(
     defs: Definitions,
     day: str | pd.Timestamp,
@@ -48,29 +77,16 @@ def materialise_day(
     day = pd.Timestamp(day)
     key = f"{day:%Y-%m-%d}"
     decision = f"{shift_trading_days(day, -settings.evaluation.horizon):%Y-%m-%d}"
-    job = defs.resolve_implicit_global_asset_job_def()
     existing = defs.resolve_asset_graph().get_all_asset_keys()
     keys = lambda names: [AssetKey(n) for n in names if AssetKey(n) in existing]  # noqa: E731
-    all_keys = [
-        k for k in defs.resolve_asset_graph().get_all_asset_keys() if k.path[-1] not in ON_DEMAND
-    ]
-    results = [
-        job.execute_in_process(
-            instance=instance,
-            asset_selection=keys(HISTORY_ASSETS),
-            tags={RANGE_START_TAG: f"{history_start(day, settings):%Y-%m-%d}", RANGE_END_TAG: key},
-        ),
-        job.execute_in_process(
-            instance=instance,
-            asset_selection=keys([TRUTH, *DECISION_ASSETS]),  # truth: synthetic only
-            partition_key=decision,
-            run_config=run_config,
-        ),
-        job.execute_in_process(
-            instance=instance, asset_selection=all_keys, partition_key=key, run_config=run_config
-        ),
-    ]
-    return results
+    all_keys = [k for k in existing if k.path[-1] not in ON_DEMAND]
+    history = (f"{history_start(day, settings):%Y-%m-%d}", key)
+    return [
+        execute_run(defs, keys(HISTORY_ASSETS), partition_range=history, instance=instance),
+        execute_run(defs, keys([TRUTH, *DECISION_ASSETS]),  # truth: synthetic only
+                    partition_key=decision, instance=instance, run_config=run_config),
+        execute_run(defs, all_keys, partition_key=key, instance=instance, run_config=run_config),
+    ]  # fmt: skip
 
 
 def report_path(results: list) -> Path | None:
