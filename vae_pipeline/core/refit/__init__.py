@@ -50,6 +50,7 @@ from .models import (
     cold_train_config,
     condition_count,
     fit_model,
+    fit_model_range,
     fit_models,
     model_config,
 )
@@ -66,6 +67,7 @@ __all__ = [
     "SWEEP_COLUMNS",
     "condition_count",
     "fit_model",
+    "fit_model_range",
     "sweep_betas",
     "DECISION_COLUMNS",
     "INTERPRETATION_COLUMNS",

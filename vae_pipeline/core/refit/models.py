@@ -163,3 +163,19 @@ def fit_models(
         seconds += models[key].seconds
         trained.append(key)
     return FittedModels(models=models, trained=tuple(trained), seconds=seconds)
+
+
+def fit_model_range(
+    key: ModelKey,
+    windows: list[pd.DataFrame],
+    regimes: list[np.ndarray | None],
+    config: TrainConfig,
+    progress: FitProgress | None = None,
+) -> list[TrainResult]:
+    """The model ``key`` trained, cold, on each of ``windows`` (consecutive days' training
+    windows of a ranged run; ``regimes[i]`` labels ``windows[i]`` for a CVAE kind), one
+    :class:`TrainResult` per window, each as :func:`fit_model` would give it (within the
+    optimiser's noise)."""
+    if len(windows) != len(regimes):
+        raise ValueError(f"{len(windows)} windows but {len(regimes)} regime label arrays")
+    return [fit_model(key, w, r, config, progress=progress) for w, r in zip(windows, regimes, strict=True)]
