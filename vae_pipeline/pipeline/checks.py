@@ -5,11 +5,19 @@ does not undo a write). So each gated asset runs its rules first: on any failure
 yields the failed check results and *no output*, which stores nothing and stops every
 downstream asset of the partition; only when all pass is the output yielded (stored)
 and the passed results follow.
+
+A ranged run (a single-run backfill) gates each day as a one-day run would (:func:`gate_days`):
+a day that breaks a rule stores nothing, and the check result names it. The days that passed
+are stored; the check then fails at WARN severity (so the run's downstream assets go on with
+the days that passed, and skip the refused ones, naming them). Only when every day of the
+range is refused does the check fail at ERROR severity and stop the run's downstream, exactly
+like a one-day run (docs/architecture.md, "Backfill").
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
 
 from dagster import AssetCheckResult, AssetCheckSeverity, AssetCheckSpec, MetadataValue, Output
 
@@ -49,6 +57,83 @@ def gate(
     yield Output(value, metadata=metadata or {})
     yield from _results(problems)
     for name, found in (warnings or {}).items():
+        yield AssetCheckResult(
+            check_name=name,
+            passed=not found,
+            severity=AssetCheckSeverity.WARN,
+            metadata={"detail": MetadataValue.md("; ".join(found) or "ok")},
+        )
+
+
+@dataclass
+class DayGate:
+    """One day's outcome in a run: the value to store (None when refused), its rules'
+    problems, the output metadata and the WARN checks' findings; or ``skipped``: why the day
+    was not computed (an input holds nothing for it: its own gate refused the day)."""
+
+    value: object = None
+    problems: Problems = field(default_factory=dict)
+    metadata: dict = field(default_factory=dict)
+    warnings: Problems | None = None
+    skipped: str | None = None
+
+    @property
+    def refused(self) -> bool:
+        return any(self.problems.values())
+
+
+def skipped(reason: str) -> DayGate:
+    """A day not computed: an input of the run holds nothing for it."""
+    return DayGate(skipped=reason)
+
+
+def gate_days(context, days: Mapping, combine: Callable[[list], object]) -> Iterator:
+    """The gate of a run over several days (``days``: day -> :class:`DayGate`, in date order).
+
+    One day: exactly :func:`gate`. Several: the values of the days that passed, ``combine``d
+    into one output (the IO manager replaces the whole range, so a refused or skipped day
+    holds no rows); each check's problems prefixed by their day; a check failed on some days
+    only is reported at WARN severity (the days that passed go on downstream), on every day
+    at ERROR. A skipped day (its input refused upstream) is named in the output metadata and
+    the log; when no day is left to store, the first check fails naming why."""
+    first = context.assets_def.check_specs
+    first = next(iter(first)).name if first else None
+    skips = {day: g.skipped for day, g in days.items() if g.skipped}
+    if len(skips) == len(days):  # nothing computed: fail like a refused day
+        days = {d: DayGate(problems={first: [why]}) for d, why in skips.items()}
+    if len(days) == 1:
+        (outcome,) = days.values()
+        yield from gate(context, outcome.value, outcome.problems, outcome.metadata,
+                        outcome.warnings)  # fmt: skip
+        return
+    dated = lambda found: {  # noqa: E731
+        name: [f"{day:%Y-%m-%d}: {p}" for day, g in days.items() for p in found(g).get(name, [])]
+        for name in dict.fromkeys(n for g in days.values() for n in found(g))
+    }
+    problems, warnings = dated(lambda g: g.problems), dated(lambda g: g.warnings or {})
+    passed = [day for day, g in days.items() if not g.refused and not g.skipped]
+    refused = [f"{day:%Y-%m-%d}" for day, g in days.items() if g.refused]
+    if not passed:
+        yield from gate(context, None, problems)
+        return
+    for day in refused:
+        context.log.error(f"{day} refused: nothing stored for it (see the check results)")
+    for day, why in skips.items():
+        context.log.warning(f"{day:%Y-%m-%d} skipped: {why}")
+    metadata = {**days[passed[-1]].metadata, "days_stored": len(passed),
+                "days_refused": ", ".join(refused) or "none",
+                "days_skipped": ", ".join(f"{d:%Y-%m-%d}" for d in skips) or "none"}  # fmt: skip
+    yield Output(combine([days[d].value for d in passed]), metadata=metadata)
+    severity = AssetCheckSeverity.WARN if refused else AssetCheckSeverity.ERROR
+    for name, found in problems.items():
+        yield AssetCheckResult(
+            check_name=name,
+            passed=not found,
+            severity=severity,
+            metadata={"problems": MetadataValue.md("\n".join(f"- {p}" for p in found) or "none"),
+                      "failed_days": ", ".join(sorted({p[:10] for p in found})) or "none"},
+        )  # fmt: skip
+    for name, found in warnings.items():
         yield AssetCheckResult(
             check_name=name,
             passed=not found,

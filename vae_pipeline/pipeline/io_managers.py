@@ -11,7 +11,9 @@
   :class:`~vae_pipeline.store.models.ModelStore`. An input gets one ``TrainResult`` (None when
   the partition holds no model: a holiday), or, when its ``AssetIn`` has the metadata
   ``{"partitions": "dict"}`` (a range: the warm start's previous week, the anomaly report's
-  decision lag), a dict partition key -> ``TrainResult`` of the stored ones.
+  decision lag) or the run is ranged (a single-run backfill), a dict partition key ->
+  ``TrainResult`` of the stored ones. A ranged run's output is such a dict too: the models of
+  the range replace its span in one write.
 
 Hand-written rather than dagster-duckdb's ``DuckDBPandasIOManager``: its public class deletes
 and inserts as two auto-committed statements (a kill in between empties the partition), and the
@@ -129,7 +131,7 @@ class ModelIOManager(ConfigurableIOManager):
     def load_input(self, context: InputContext) -> TrainResult | dict | None:
         name, span = _table(context), partition_span(context)
         found = self.models().load_models(name, span)
-        if (context.definition_metadata or {}).get("partitions") == "dict":
+        if (context.definition_metadata or {}).get("partitions") == "dict" or _ranged(context):
             return found
         if len(found) > 1:
             raise ValueError(
@@ -137,6 +139,14 @@ class ModelIOManager(ConfigurableIOManager):
                 f"metadata {RANGE_METADATA} to receive a dict"
             )
         return next(iter(found.values()), None)
+
+
+def _ranged(context: InputContext) -> bool:
+    """Whether the input maps to more than one partition (a ranged run's own range)."""
+    if not context.has_asset_partitions:
+        return False
+    keys = context.asset_partition_key_range
+    return keys.start != keys.end
 
 
 def io_managers_for(settings) -> dict[str, ConfigurableIOManager]:

@@ -2,7 +2,7 @@
 
 import numpy as np
 import pandas as pd
-from dagster import AssetExecutionContext, AssetIn, asset
+from dagster import AssetExecutionContext, AssetIn, BackfillPolicy, asset
 
 from vae_pipeline.core.calendar import shift_trading_days
 from vae_pipeline.core.panel import window_panel
@@ -14,12 +14,13 @@ from vae_pipeline.pipeline.assets.common import (
     fill_command,
     holiday_results,
     missing_history,
-    trading_partition,
+    not_stored,
+    run_days,
     window_deps,
     with_date,
 )
 from vae_pipeline.pipeline.assets.truth import has_truth, truth_deps
-from vae_pipeline.pipeline.checks import gate, gate_specs
+from vae_pipeline.pipeline.checks import DayGate, gate_days, gate_specs, skipped
 from vae_pipeline.pipeline.io_managers import RANGE_METADATA
 from vae_pipeline.pipeline.partitions import decision_lag, evaluation_window
 from vae_pipeline.pipeline.resources import DataSourceResource, TrainingResource
@@ -48,6 +49,7 @@ def build(partitions, settings) -> list:
             *truth_deps(settings),
         ],
         check_specs=gate_specs("anomaly_report", ["errors_finite", HISTORY_CHECK]),
+        backfill_policy=BackfillPolicy.single_run(),
         output_required=False,
         pool=DUCKDB_POOL,
         kinds={"pytorch", "duckdb"},
@@ -62,18 +64,22 @@ def build(partitions, settings) -> list:
         """Reconstruction error per stock over the window, the top 20 % flagged; and the test of
         the flags made H days earlier: did they draw down more over (d-H, d] (market-residual
         paths), and does the error still predict drawdowns given trailing residual vol?"""
-        if (day := trading_partition(context)) is None:
+        if not (days := run_days(context)):
             yield from holiday_results(context)
             return
+        view, first = store.over(days), source.first_day()
+        outcomes = {day: _one_day(view, day, first, trained_vae, training) for day in days}
+        yield from gate_days(context, outcomes, pd.concat)
+
+    def _one_day(view, day, first, trained_vae: dict, training) -> DayGate:
+        if f"{day:%Y-%m-%d}" not in trained_vae:
+            return skipped(not_stored("trained_vae", day))
         days = (
             settings.evaluation.window + settings.evaluation.horizon
         )  # the window of d-H and the holding days after it
         decision = shift_trading_days(day, -settings.evaluation.horizon)
         missing = missing_history(
-            store,
-            day,
-            {"raw_returns": days, "market_observables": days, **truth_need},
-            source.first_day(),
+            view, day, {"raw_returns": days, "market_observables": days, **truth_need}, first
         )
         if f"{decision:%Y-%m-%d}" not in trained_vae and decision >= first_model_day:
             missing.append(
@@ -81,10 +87,9 @@ def build(partitions, settings) -> list:
                 + fill_command("*trained_vae", pd.DatetimeIndex([decision]))
             )
         if missing:
-            yield from gate(context, None, {HISTORY_CHECK: missing})
-            return
-        raw_returns = store.returns(day, days)
-        observables = store.observables(day, days)
+            return DayGate(problems={HISTORY_CHECK: missing})
+        raw_returns = view.returns(day, days)
+        observables = view.observables(day, days)
         market = observables.assign(date=pd.to_datetime(observables["date"])).set_index("date")
         window, problems = window_panel(raw_returns, day, settings.evaluation.window)
         then = {}
@@ -93,7 +98,7 @@ def build(partitions, settings) -> list:
             if not past_problems:  # a name missing a held day drops out of the evaluation
                 held, _ = window_panel(raw_returns, day, settings.evaluation.horizon)
                 then = {"model_then": trained_vae[key], "window_then": past, "held_returns": held}
-        truth = store.ground_truth(day) if has_truth(settings) else None
+        truth = view.ground_truth(day) if has_truth(settings) else None
         report = evaluate_anomalies(
             trained_vae[f"{day:%Y-%m-%d}"], window, market["market"],
             planted=truth.planted if truth is not None else None, seed=training.seed, **then,
@@ -106,6 +111,6 @@ def build(partitions, settings) -> list:
             [] if np.isfinite(frame["recon_error"]).all() else ["non-finite reconstruction errors"]
         )
         problems = {"errors_finite": errs + problems, HISTORY_CHECK: []}
-        yield from gate(context, with_date(frame, day, ANOMALY_COLUMNS), problems, metadata)
+        return DayGate(with_date(frame, day, ANOMALY_COLUMNS), problems, metadata)
 
     return [anomaly_report]

@@ -1,6 +1,8 @@
-"""What every partitioned asset opens with, written once: the partition's day (or the vacuous
-results of an exchange holiday), the history it needs (a gate naming what is missing and the
-command that fills it), and the fixed-column frame it stores."""
+"""What every partitioned asset opens with, written once: the run's trading days (one for a
+one-day run, every trading day of the range for a ranged run; the vacuous results of an
+exchange holiday when there are none), the history it needs (a gate naming what is missing and
+the command that fills it), the per-day slices of a ranged input, and the fixed-column frame
+it stores."""
 
 from __future__ import annotations
 
@@ -14,7 +16,7 @@ from dagster import (
     TableSchema,
 )
 
-from vae_pipeline.core.calendar import is_trading_day
+from vae_pipeline.core.calendar import is_trading_day, trading_days
 
 # Every asset that touches the DuckDB file runs in this pool; dagster.yaml limits it to
 # one step at a time, because DuckDB locks the whole file per process.
@@ -40,6 +42,49 @@ def trading_partition(context) -> pd.Timestamp | None:
         return day
     context.log.info(f"{day:%Y-%m-%d} is not a trading day: nothing to compute, nothing stored")
     return None
+
+
+def run_days(context) -> list[pd.Timestamp]:
+    """The trading days of the run's partitions, in date order: the partition's day in a
+    one-day run, every trading day of the range in a ranged (single-run backfill) run. Empty
+    when they are all exchange holidays (see :func:`holiday_results`). The time window, not
+    the key list: Dagster enumerates a range's keys one cron tick at a time."""
+    window = context.partition_time_window
+    first = pd.Timestamp(window.start).tz_localize(None)
+    last = pd.Timestamp(window.end).tz_localize(None) - pd.Timedelta(days=1)
+    days = list(trading_days(first, last))
+    if not days:
+        context.log.info(f"{first:%Y-%m-%d} is not a trading day: nothing to compute, nothing stored")
+    return days
+
+
+def by_day(frame: pd.DataFrame | None, column: str = "date") -> dict[pd.Timestamp, pd.DataFrame]:
+    """A ranged input's rows split by partition day (one split, not one filter per day)."""
+    if frame is None or not len(frame):
+        return {}
+    dates = pd.to_datetime(frame[column])
+    return {pd.Timestamp(d): rows for d, rows in frame.groupby(dates, sort=True)}
+
+
+def by_key(models) -> dict[str, object]:
+    """A model input as partition key -> ``TrainResult``: the model IO manager serves one
+    result (or None) to a one-day run and a dict to a ranged one."""
+    if models is None:
+        return {}
+    return models if isinstance(models, dict) else {"single": models}
+
+
+def model_of(models: dict, day: pd.Timestamp):
+    """The model of ``day`` in :func:`by_key`'s dict (a one-day run's single one), or None."""
+    return models.get(f"{day:%Y-%m-%d}", models.get("single"))
+
+
+def not_stored(asset: str, day: pd.Timestamp) -> str:
+    """The problem of a day whose input holds nothing (in a ranged run: its gate failed)."""
+    return (
+        f"no {asset} stored for {day:%Y-%m-%d} (its own gate refused the day, or it was never "
+        f"materialised): fill it with: {fill_command(asset, pd.DatetimeIndex([day]))}"
+    )
 
 
 def holiday_results(context) -> list[AssetCheckResult]:

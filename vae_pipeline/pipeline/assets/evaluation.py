@@ -11,6 +11,7 @@ from dagster import (
     AssetCheckSeverity,
     AssetExecutionContext,
     AssetIn,
+    BackfillPolicy,
     Output,
     asset,
 )
@@ -22,15 +23,16 @@ from vae_pipeline.pipeline.assets.common import (
     DUCKDB_POOL,
     HISTORY_CHECK,
     PARTITION_COLUMN,
+    by_day,
     fill_command,
     holiday_results,
     missing_history,
+    run_days,
     table_metadata,
-    trading_partition,
     window_deps,
     with_date,
 )
-from vae_pipeline.pipeline.checks import gate, gate_specs
+from vae_pipeline.pipeline.checks import DayGate, gate_days, gate_specs
 from vae_pipeline.pipeline.partitions import decision_lag
 from vae_pipeline.pipeline.resources import DataSourceResource
 from vae_pipeline.pipeline.window_store import WindowStore
@@ -38,6 +40,9 @@ from vae_pipeline.pipeline.window_store import WindowStore
 SCORECARD_COLUMNS = ["decision_date", "estimator", "realised_vol", "predicted_vol", "n_days"]
 # What stores a decision: the assets a missing decision date's fill command names.
 DECISION_CHAIN = "*covariance_estimates"
+
+
+NO_WEIGHTS = pd.DataFrame(columns=["date", "estimator"])
 
 
 def _losing(vol: pd.Series) -> list[str]:
@@ -62,6 +67,7 @@ def build(partitions, settings) -> list:
             ["every_estimator_scored", HISTORY_CHECK],
             warn=["vae_beats_ledoit_wolf"],
         ),
+        backfill_policy=BackfillPolicy.single_run(),
         output_required=False,
         pool=DUCKDB_POOL,
         kinds={"duckdb"},
@@ -74,12 +80,17 @@ def build(partitions, settings) -> list:
     ):
         """Out-of-sample score of the min-variance decision made H trading days earlier: each
         estimator's realised annualised vol over (d-H, d] beside the vol it predicted."""
-        if (day := trading_partition(context)) is None:
+        if not (days := run_days(context)):
             yield from holiday_results(context)
             return
+        view, decided, first = store.over(days), by_day(covariance_estimates), source.first_day()
+        outcomes = {day: _score(view, day, first, decided) for day in days}
+        yield from gate_days(context, outcomes, pd.concat)
+
+    def _score(view, day, first, decided) -> DayGate:
         decision = shift_trading_days(day, -horizon)
-        weights = covariance_estimates[pd.to_datetime(covariance_estimates["date"]) == decision]
-        missing = missing_history(store, day, {"raw_returns": horizon}, source.first_day())
+        weights = decided.get(decision, NO_WEIGHTS)
+        missing = missing_history(view, day, {"raw_returns": horizon}, first)
         if weights.empty:
             missing.append(
                 f"no covariance_estimates stored for the decision date {decision:%Y-%m-%d} "
@@ -87,9 +98,8 @@ def build(partitions, settings) -> list:
                 + fill_command(DECISION_CHAIN, pd.DatetimeIndex([decision]))
             )
         if missing:
-            yield from gate(context, None, {HISTORY_CHECK: missing})
-            return
-        scores = score_decision(weights, store.returns(day, horizon)).assign(decision_date=decision)
+            return DayGate(problems={HISTORY_CHECK: missing})
+        scores = score_decision(weights, view.returns(day, horizon)).assign(decision_date=decision)
         unscored = set(weights["estimator"]) - set(
             scores.loc[np.isfinite(scores["realised_vol"]), "estimator"]
         )
@@ -110,8 +120,7 @@ def build(partitions, settings) -> list:
             ),
             **{f"vol_{k}": float(v) for k, v in vol.items()},
         }
-        frame = with_date(scores, day, SCORECARD_COLUMNS)
-        yield from gate(context, frame, problems, metadata, warnings=warn)
+        return DayGate(with_date(scores, day, SCORECARD_COLUMNS), problems, metadata, warn)
 
     @asset(
         group_name="evaluation",

@@ -2,23 +2,26 @@
 
 import numpy as np
 import pandas as pd
-from dagster import AssetExecutionContext, AssetIn, asset
+from dagster import AssetExecutionContext, AssetIn, BackfillPolicy, asset
 
 from vae_pipeline.core.refit import embed_stocks, interpret_factors, latents_wide
-from vae_pipeline.core.training import TrainResult
 from vae_pipeline.pipeline.assets.common import (
     DUCKDB_POOL,
     HISTORY_CHECK,
     PARTITION_COLUMN,
+    by_day,
+    by_key,
     holiday_results,
     markdown_table,
     missing_history,
-    trading_partition,
+    model_of,
+    not_stored,
+    run_days,
     window_deps,
     with_date,
 )
 from vae_pipeline.pipeline.assets.truth import has_truth, truth_deps
-from vae_pipeline.pipeline.checks import gate, gate_specs
+from vae_pipeline.pipeline.checks import DayGate, gate_days, gate_specs, skipped
 from vae_pipeline.pipeline.partitions import training_window
 from vae_pipeline.pipeline.resources import DataSourceResource, TrainingResource
 from vae_pipeline.pipeline.window_store import WindowStore
@@ -38,6 +41,7 @@ def build(partitions, settings) -> list:
         metadata=PARTITION_COLUMN,
         ins={"trained_vae": AssetIn(), "standardised_panel": AssetIn()},
         check_specs=gate_specs("latent_factors", ["latents_finite"]),
+        backfill_policy=BackfillPolicy.single_run(),
         output_required=False,
         pool=DUCKDB_POOL,
         kinds={"pytorch", "duckdb"},
@@ -46,15 +50,22 @@ def build(partitions, settings) -> list:
         context: AssetExecutionContext,
         training: TrainingResource,
         store: WindowStore,
-        trained_vae: TrainResult,
+        trained_vae,
         standardised_panel: pd.DataFrame,
     ):
         """The VAE's posterior-mean factor series over the window (long: obs_date, latent, value)."""
-        if (day := trading_partition(context)) is None:
+        if not (days := run_days(context)):
             yield from holiday_results(context)
             return
-        window = store.training_window(day, settings.evaluation.window, standardised_panel)
-        means = trained_vae.encode_mean(window)
+        view, panels, models = store.over(days), by_day(standardised_panel), by_key(trained_vae)
+        outcomes = {day: _latents(view, day, panels, models) for day in days}
+        yield from gate_days(context, outcomes, pd.concat)
+
+    def _latents(view, day, panels, models) -> DayGate:
+        if day not in panels or model_of(models, day) is None:
+            return skipped(not_stored("standardised_panel" if day not in panels else "trained_vae", day))
+        window = view.training_window(day, settings.evaluation.window, panels[day])
+        means = model_of(models, day).encode_mean(window)
         names = [f"z{i + 1}" for i in range(means.shape[1])]
         frame = pd.DataFrame(means, index=window.index, columns=names)
         long = (
@@ -68,9 +79,7 @@ def build(partitions, settings) -> list:
             "days": len(frame),
             **{f"std_{n}": float(frame[n].std()) for n in names},
         }
-        yield from gate(
-            context, with_date(long, day, LATENT_COLUMNS), {"latents_finite": problems}, metadata
-        )
+        return DayGate(with_date(long, day, LATENT_COLUMNS), {"latents_finite": problems}, metadata)
 
     @asset(
         partitions_def=partitions,
@@ -79,6 +88,7 @@ def build(partitions, settings) -> list:
         ins={"latent_factors": AssetIn(), "standardised_panel": AssetIn()},
         deps=[*window_deps(window, "market_observables"), *truth_deps(settings)],
         check_specs=gate_specs("factor_interpretation", [HISTORY_CHECK]),
+        backfill_policy=BackfillPolicy.single_run(),
         pool=DUCKDB_POOL,
         output_required=False,
         kinds={"scikitlearn", "duckdb"},
@@ -94,22 +104,29 @@ def build(partitions, settings) -> list:
         """|corr| of each latent with the market, the volatility index and the macro slope
         (levels and daily changes); on synthetic data, the R^2 of each true factor on all
         latents, with PCA(k) and factor analysis(k) on the same window beside it."""
-        if (day := trading_partition(context)) is None:
+        if not (days := run_days(context)):
             yield from holiday_results(context)
             return
+        view, first = store.over(days), source.first_day()
+        panels, latents = by_day(standardised_panel), by_day(latent_factors)
+        outcomes = {day: _interpret(view, day, first, panels, latents, training) for day in days}
+        yield from gate_days(context, outcomes, pd.concat)
+
+    def _interpret(view, day, first, panels, latents, training) -> DayGate:
+        if day not in panels or day not in latents:
+            return skipped(not_stored("standardised_panel" if day not in panels else "latent_factors", day))
         needs = {
             "market_observables": window_days,
             **({"ground_truth": 1} if has_truth(settings) else {}),
         }
-        if missing := missing_history(store, day, needs, source.first_day()):
-            yield from gate(context, None, {HISTORY_CHECK: missing})
-            return
-        window = store.training_window(day, window_days, standardised_panel)
-        observables = store.observables(day, window_days)
+        if missing := missing_history(view, day, needs, first):
+            return DayGate(problems={HISTORY_CHECK: missing})
+        window = view.training_window(day, window_days, panels[day])
+        observables = view.observables(day, window_days)
         observables = observables.assign(date=pd.to_datetime(observables["date"])).set_index("date")
-        truth = store.ground_truth(day).factor_returns if has_truth(settings) else None
+        truth = view.ground_truth(day).factor_returns if has_truth(settings) else None
         result = interpret_factors(
-            latents_wide(latent_factors),
+            latents_wide(latents[day]),
             window,
             observables.loc[window.index, ["market", "volatility", "macro_slope"]],
             truth.reindex(window.index) if truth is not None else None,
@@ -122,9 +139,8 @@ def build(partitions, settings) -> list:
                 result.recovery_r2.rename_axis("factor").reset_index()
             )
             metadata.update({f"recovery_r2_{f}": v for f, v in result.recovery_r2["vae"].items()})
-        frame = result.rows
-        frame = with_date(frame, day, INTERPRETATION_COLUMNS)
-        yield from gate(context, frame, {HISTORY_CHECK: []}, metadata)
+        frame = with_date(result.rows, day, INTERPRETATION_COLUMNS)
+        return DayGate(frame, {HISTORY_CHECK: []}, metadata)
 
     @asset(
         partitions_def=partitions,
@@ -132,6 +148,7 @@ def build(partitions, settings) -> list:
         metadata=PARTITION_COLUMN,
         ins={"latent_factors": AssetIn(), "standardised_panel": AssetIn()},
         check_specs=gate_specs("stock_embedding", ["embedding_finite"]),
+        backfill_policy=BackfillPolicy.single_run(),
         output_required=False,
         pool=DUCKDB_POOL,
         kinds={"scikitlearn", "duckdb"},
@@ -146,14 +163,22 @@ def build(partitions, settings) -> list:
     ):
         """Each stock's loadings on the latent factors, mapped to 2-D (PCA by default, UMAP
         when configured and installed), with its sector and the sector silhouette score."""
-        if (day := trading_partition(context)) is None:
+        if not (days := run_days(context)):
             yield from holiday_results(context)
             return
-        window = store.training_window(day, settings.evaluation.window, standardised_panel)
+        view, sectors = store.over(days), source.get().sectors()
+        panels, latents = by_day(standardised_panel), by_day(latent_factors)
+        outcomes = {day: _embed(view, day, panels, latents, sectors, training) for day in days}
+        yield from gate_days(context, outcomes, pd.concat)
+
+    def _embed(view, day, panels, latents, sectors, training) -> DayGate:
+        if day not in panels or day not in latents:
+            return skipped(not_stored("standardised_panel" if day not in panels else "latent_factors", day))
+        window = view.training_window(day, settings.evaluation.window, panels[day])
         embedding = embed_stocks(
-            latents_wide(latent_factors),
+            latents_wide(latents[day]),
             window,
-            source.get().sectors(),
+            sectors,
             method=settings.model.embedding,
             seed=training.seed,
         )
@@ -167,11 +192,7 @@ def build(partitions, settings) -> list:
             "method": embedding.method,
             "names": len(frame),
         }
-        yield from gate(
-            context,
-            with_date(frame, day, EMBEDDING_COLUMNS),
-            {"embedding_finite": problems},
-            metadata,
-        )
+        frame = with_date(frame, day, EMBEDDING_COLUMNS)
+        return DayGate(frame, {"embedding_finite": problems}, metadata)
 
     return [latent_factors, factor_interpretation, stock_embedding]

@@ -1,6 +1,7 @@
 """Features: the standardised training window."""
 
-from dagster import AssetExecutionContext, asset
+import pandas as pd
+from dagster import AssetExecutionContext, BackfillPolicy, asset
 
 from vae_pipeline.core.panel import window_panel
 from vae_pipeline.core.standardise import SCALER_COLUMNS, scaler_frame
@@ -9,11 +10,11 @@ from vae_pipeline.pipeline.assets.common import (
     PARTITION_COLUMN,
     holiday_results,
     missing_history,
-    trading_partition,
+    run_days,
     window_deps,
     with_date,
 )
-from vae_pipeline.pipeline.checks import gate, gate_specs
+from vae_pipeline.pipeline.checks import DayGate, gate_days, gate_specs
 from vae_pipeline.pipeline.partitions import training_window
 from vae_pipeline.pipeline.resources import DataSourceResource, TrainingResource
 from vae_pipeline.pipeline.window_store import WindowStore
@@ -30,6 +31,7 @@ def build(partitions, settings) -> list:
         metadata=PARTITION_COLUMN,
         deps=window_deps(training_window(settings), "raw_returns"),
         check_specs=gate_specs("standardised_panel", CHECKS),
+        backfill_policy=BackfillPolicy.single_run(),
         output_required=False,
         pool=DUCKDB_POOL,
         kinds={"pandas", "duckdb"},
@@ -46,17 +48,23 @@ def build(partitions, settings) -> list:
         z-panel itself is the raw window transformed by this scaler. Refused when the window
         is short (near the start of history, or over missing days) or too few names remain.
         """
-        if (day := trading_partition(context)) is None:
+        if not (days := run_days(context)):
             yield from holiday_results(context)
             return
-        wide, window_problems = window_panel(store.returns(day, window_days), day, window_days)
+        view, first = store.over(days), source.first_day()
         needed = max(settings.data.min_names, training.latent_dim + 1)
+        outcomes = {day: _one_day(view, day, first, needed, training.latent_dim) for day in days}
+        yield from gate_days(context, outcomes, pd.concat)
+
+    def _one_day(view, day, first, needed, latent_dim) -> DayGate:
+        """The gate and scaler of one day (a one-day run and a ranged run alike)."""
+        wide, window_problems = window_panel(view.returns(day, window_days), day, window_days)
         problems = {
             "window_complete": window_problems
-            + missing_history(store, day, {"raw_returns": window_days}, source.first_day()),
+            + missing_history(view, day, {"raw_returns": window_days}, first),
             "enough_names": [
                 f"{wide.shape[1]} names with a full window; need at least {needed} "
-                f"(latent_dim={training.latent_dim})"
+                f"(latent_dim={latent_dim})"
             ]
             if wide.shape[1] < needed
             else [],
@@ -71,6 +79,6 @@ def build(partitions, settings) -> list:
             "first_day": str(wide.index.min().date()) if len(wide) else "none",
         }
         frame = with_date(scaler, day, SCALER_COLUMNS) if scaler is not None else None
-        yield from gate(context, frame, problems, metadata)
+        return DayGate(frame, problems, metadata)
 
     return [standardised_panel]

@@ -2,8 +2,11 @@
 
 The registry (``core.covariance.registry``) names the model each estimator reads; every
 distinct one is an asset here (``trained_vae``, ``trained_cvae``, their learned-noise siblings,
-...), so training shows in the lineage and happens nowhere else. Each fits through
-``core.refit.fit_model``.
+...), so training shows in the lineage and happens nowhere else. A run's days (one, or every
+day of a ranged run) are fitted together through ``core.refit.fit_model_range`` (batched
+training across the windows), or, under warm start, one after the other through
+``core.refit.fit_model``: each day seeds from the latest model before it, those of the same
+range included (the per-day chain, kept as it is).
 
 Warm start (``VAE_PIPELINE_WARM_START=1``, off by default): a plain model also reads its own
 partitions of the previous week (a self-dependency: a backfill then runs them in date order)
@@ -21,6 +24,7 @@ import torch
 from dagster import (
     AssetExecutionContext,
     AssetIn,
+    BackfillPolicy,
     BetaWarning,
     Failure,
     TimeWindowPartitionMapping,
@@ -28,20 +32,24 @@ from dagster import (
 )
 
 from vae_pipeline.core.covariance import REGISTRY, ModelKey, model_keys, model_names
-from vae_pipeline.core.refit import fit_model, model_config, regime_labels
+from vae_pipeline.core.refit import fit_model, fit_model_range, model_config, regime_labels
 from vae_pipeline.core.training import TrainConfig, TrainResult
 from vae_pipeline.core.warm_start import previous_state, sibling_state, warm_config
 from vae_pipeline.pipeline.assets.common import (
     DUCKDB_POOL,
     HISTORY_CHECK,
     PARTITION_COLUMN,
+    by_day,
+    by_key,
     holiday_results,
     markdown_table,
     missing_history,
-    trading_partition,
+    model_of,
+    not_stored,
+    run_days,
     window_deps,
 )
-from vae_pipeline.pipeline.checks import gate, gate_specs
+from vae_pipeline.pipeline.checks import DayGate, gate_days, gate_specs, skipped
 from vae_pipeline.pipeline.io_managers import RANGE_METADATA
 from vae_pipeline.pipeline.partitions import training_window
 from vae_pipeline.pipeline.resources import DataSourceResource, TrainingResource
@@ -169,6 +177,7 @@ def _model_asset(key: ModelKey, partitions, settings):
         ins=ins,
         deps=window_deps(training_window(settings), *history),
         check_specs=gate_specs(name, [*TRAINING_CHECKS, *([HISTORY_CHECK] if history else [])]),
+        backfill_policy=BackfillPolicy.single_run(),
         output_required=False,
         pool=DUCKDB_POOL,
         io_manager_key="model_io_manager",  # a TrainResult (vae_pipeline.store.models)
@@ -182,29 +191,67 @@ def _model_asset(key: ModelKey, partitions, settings):
         standardised_panel: pd.DataFrame,
         **seeds,  # warm start only: "previous" (its previous week) or "base" (the day's plain model)
     ):
-        if (day := trading_partition(context)) is None:
+        if not (days := run_days(context)):
             yield from holiday_results(context)
             return
-        if missing := missing_history(store, day, history, source.first_day()):
-            yield from gate(context, None, {HISTORY_CHECK: missing})
-            return
-        window = store.training_window(day, window_days, standardised_panel)
-        regimes = (
-            regime_labels(store.observables(day, window_days), window.index)
-            if conditional
-            else None
-        )
-        n_cond = max(int(np.max(regimes)) + 1, 2) if conditional else 0
-        cfg, state, seeded_from = _seed(
-            training, key, window, seeds.get("previous"), seeds.get("base"), n_cond, day
-        )
-        result = fit_model(key, window, regimes, cfg, init_state=state,
-                           progress=_progress(context, name, cfg))  # fmt: skip
-        problems = {
-            **_problems(result, state is not None),
-            **({HISTORY_CHECK: []} if history else {}),
-        }
-        yield from gate(context, result, problems, _metadata(result, seeded_from, window.shape[1]))
+        view, panels, first = store.over(days), by_day(standardised_panel), source.first_day()
+        outcomes, inputs = {}, {}
+        for day in days:  # the history gate and the training window of each day
+            if day not in panels:
+                outcomes[day] = skipped(not_stored("standardised_panel", day))
+            elif missing := missing_history(view, day, history, first):
+                outcomes[day] = DayGate(problems={HISTORY_CHECK: missing})
+            else:
+                window = view.training_window(day, window_days, panels[day])
+                regimes = (
+                    regime_labels(view.observables(day, window_days), window.index)
+                    if conditional
+                    else None
+                )
+                inputs[day] = (window, regimes)
+        for day, fitted in _fit(context, training, inputs, seeds).items():
+            if fitted is None:
+                outcomes[day] = skipped(not_stored(model_asset_name(key.base), day))
+                continue
+            result, seeded_from, seeded = fitted
+            problems = {
+                **_problems(result, seeded),
+                **({HISTORY_CHECK: []} if history else {}),
+            }
+            metadata = _metadata(result, seeded_from, inputs[day][0].shape[1])
+            outcomes[day] = DayGate(result, problems, metadata)
+        outcomes = dict(sorted(outcomes.items()))
+        yield from gate_days(context, outcomes,
+                             lambda _: {f"{d:%Y-%m-%d}": g.value for d, g in outcomes.items()
+                                        if g.value is not None and not g.refused})  # fmt: skip
+
+    def _fit(context, training, inputs: dict, seeds: dict) -> dict:
+        """day -> (TrainResult, ``warm_started_from``, seeded?) of the run's days: cold fits
+        of every window in one batch; warm starts day by day, each seeding from the latest
+        model before it (one fitted earlier in this run included)."""
+        cfg = model_config(training.train_config(), key)
+        progress = _progress(context, name, cfg)
+        if not training.warm_start or (key.overrides and not refines_base(key)):
+            why = "cold (warm_start off)" if not training.warm_start else (
+                "cold: this model does not warm-start")  # fmt: skip
+            days = list(inputs)
+            results = fit_model_range(key, [inputs[d][0] for d in days],
+                                      [inputs[d][1] for d in days], cfg, progress=progress)
+            return {d: (r, why, False) for d, r in zip(days, results, strict=True)}  # fmt: skip
+        previous, base, out = by_key(seeds.get("previous")), by_key(seeds.get("base")), {}
+        for day, (window, regimes) in inputs.items():
+            if refines_base(key) and model_of(base, day) is None:
+                out[day] = None  # its seed, the day's plain model, was refused
+                continue
+            n_cond = max(int(np.max(regimes)) + 1, 2) if conditional else 0
+            cfg_d, state, seeded_from = _seed(
+                training, key, window,
+                previous if "previous" in seeds else None, model_of(base, day), n_cond, day,
+            )  # fmt: skip
+            result = fit_model(key, window, regimes, cfg_d, init_state=state, progress=progress)
+            out[day] = (result, seeded_from, state is not None)
+            previous[f"{day:%Y-%m-%d}"] = result  # the next day of the range seeds from it
+        return out
 
     return trained_model
 

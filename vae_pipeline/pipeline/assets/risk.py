@@ -2,7 +2,7 @@
 decision (``core.refit.estimate_decisions``; nothing is trained here)."""
 
 import pandas as pd
-from dagster import AssetExecutionContext, AssetIn, asset
+from dagster import AssetExecutionContext, AssetIn, BackfillPolicy, asset
 
 from vae_pipeline.core.refit import (
     DECISION_COLUMNS,
@@ -14,16 +14,20 @@ from vae_pipeline.pipeline.assets.common import (
     DUCKDB_POOL,
     HISTORY_CHECK,
     PARTITION_COLUMN,
+    by_day,
+    by_key,
     holiday_results,
     markdown_table,
     missing_history,
-    trading_partition,
+    model_of,
+    not_stored,
+    run_days,
     window_deps,
     with_date,
 )
 from vae_pipeline.pipeline.assets.models import MODEL_KEYS, model_asset_name
 from vae_pipeline.pipeline.assets.truth import has_truth, truth_deps
-from vae_pipeline.pipeline.checks import gate, gate_specs
+from vae_pipeline.pipeline.checks import DayGate, gate_days, gate_specs, skipped
 from vae_pipeline.pipeline.partitions import training_window
 from vae_pipeline.pipeline.resources import DataSourceResource, TrainingResource
 from vae_pipeline.pipeline.window_store import WindowStore
@@ -49,6 +53,7 @@ def build(partitions, settings) -> list:
             *truth_deps(settings),
         ],
         check_specs=gate_specs("covariance_estimates", CHECKS),
+        backfill_policy=BackfillPolicy.single_run(),
         output_required=False,
         pool=DUCKDB_POOL,
         kinds={"scikitlearn", "duckdb"},
@@ -65,18 +70,28 @@ def build(partitions, settings) -> list:
         factor analysis(k), the VAE variants, the CVAE for today's regime, regime Ledoit-Wolf
         and, on synthetic data, the oracle from ``ground_truth``), each kept as its global
         min-variance weights (O(N) rows per estimator, never N x N) with its predicted vol."""
-        if (day := trading_partition(context)) is None:
+        if not (days := run_days(context)):
             yield from holiday_results(context)
             return
-        if missing := missing_history(store, day, needs, source.first_day()):
-            yield from gate(context, None, {HISTORY_CHECK: missing})
-            return
-        window = store.training_window(day, window_days, standardised_panel)
-        regimes = regime_labels(store.observables(day, window_days), window.index)
-        truth = store.ground_truth(day)
+        view, panels, first = store.over(days), by_day(standardised_panel), source.first_day()
+        trained = {name: by_key(found) for name, found in trained.items()}
+        outcomes = {day: _one_day(view, day, first, panels, trained, training) for day in days}
+        yield from gate_days(context, outcomes, pd.concat)
+
+    def _one_day(view, day, first, panels, trained, training) -> DayGate:
+        if day not in panels:
+            return skipped(not_stored("standardised_panel", day))
+        fitted = {name: model_of(trained[name], day) for name in models}
+        if absent := [name for name, found in fitted.items() if found is None]:
+            return skipped(not_stored(absent[0], day))
+        if missing := missing_history(view, day, needs, first):
+            return DayGate(problems={HISTORY_CHECK: missing})
+        window = view.training_window(day, window_days, panels[day])
+        regimes = regime_labels(view.observables(day, window_days), window.index)
+        truth = view.ground_truth(day)
         decisions = estimate_decisions(
             window,
-            FittedModels({key: trained[name] for name, key in models.items()}),
+            FittedModels({key: fitted[name] for name, key in models.items()}),
             regimes,
             k=training.latent_dim,
             oracle=truth.covariance(list(window.columns)) if truth is not None else None,
@@ -93,7 +108,6 @@ def build(partitions, settings) -> list:
             "predicted": markdown_table(pd.DataFrame(decisions.summary)),
             **{f"predicted_vol_{r['estimator']}": r["predicted_vol"] for r in decisions.summary},
         }
-        frame = with_date(decisions.frame, day, DECISION_COLUMNS)
-        yield from gate(context, frame, problems, metadata)
+        return DayGate(with_date(decisions.frame, day, DECISION_COLUMNS), problems, metadata)
 
     return [covariance_estimates]

@@ -6,17 +6,18 @@ when ``VAE_PIPELINE_SOURCE=synthetic``; on real data the oracle rows and recover
 """
 
 import numpy as np
-from dagster import AssetDep, AssetExecutionContext, asset
+import pandas as pd
+from dagster import AssetDep, AssetExecutionContext, BackfillPolicy, asset
 
 from vae_pipeline.core.truth import TRUTH_COLUMNS
 from vae_pipeline.pipeline.assets.common import (
     DUCKDB_POOL,
     PARTITION_COLUMN,
     holiday_results,
-    trading_partition,
+    run_days,
     with_date,
 )
-from vae_pipeline.pipeline.checks import gate, gate_specs
+from vae_pipeline.pipeline.checks import DayGate, gate_days, gate_specs
 from vae_pipeline.pipeline.resources import DataSourceResource
 
 NAME = "ground_truth"
@@ -41,6 +42,7 @@ def build(partitions, settings) -> list:
         group_name="ingest",
         metadata=PARTITION_COLUMN,
         check_specs=gate_specs(NAME, ["truth_consistent"]),
+        backfill_policy=BackfillPolicy.single_run(),
         output_required=False,
         pool=DUCKDB_POOL,
         kinds={"duckdb"},
@@ -50,10 +52,15 @@ def build(partitions, settings) -> list:
         idiosyncratic variances (their product is the oracle covariance of day d+1), the
         planted anomaly flags and the true factor returns of the window [d-W+1, d].
         O(N K + W K) rows, long."""
-        if (day := trading_partition(context)) is None:
+        if not (days := run_days(context)):
             yield from holiday_results(context)
             return
-        truth = source.get().ground_truth(day, settings.evaluation.window)
+        data = source.get()
+        outcomes = {day: _one_day(data, day) for day in days}
+        yield from gate_days(context, outcomes, pd.concat)
+
+    def _one_day(data, day) -> DayGate:
+        truth = data.ground_truth(day, settings.evaluation.window)
         rows = truth.to_rows()
         problems = []
         if not np.isfinite(rows["value"].to_numpy()).all() or (truth.idio_var <= 0).any():
@@ -64,6 +71,6 @@ def build(partitions, settings) -> list:
                     "window_days": len(truth.factor_returns),
                     "planted": int(truth.planted.sum())}  # fmt: skip
         frame = with_date(rows, day, TRUTH_COLUMNS)
-        yield from gate(context, frame, {"truth_consistent": problems}, metadata)
+        return DayGate(frame, {"truth_consistent": problems}, metadata)
 
     return [ground_truth]
