@@ -124,7 +124,8 @@ class ModelIOManager(ConfigurableIOManager):
         span = partition_span(context)
         if span is None:
             raise ValueError(f"{_table(context)}: models are stored per partition")
-        results = obj if isinstance(obj, dict) else {context.partition_key: obj}
+        # one model: its partition's (a one-day run, or a range of one day)
+        results = obj if isinstance(obj, dict) else {context.asset_partition_key_range.start: obj}
         self.models().save_models(_table(context), results, span)
         context.add_output_metadata({"models": len(results)})
 
