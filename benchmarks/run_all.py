@@ -39,7 +39,6 @@ TARGETS = {
     "train_share": 0.40,
     "ledoit_wolf_3000_s": 1.0,
     "overhead_500": 0.25,
-    "year_minutes": 20.0,
 }
 
 
@@ -199,15 +198,25 @@ def refits(table: Table, sizes: list[int], instances: list[str], raw: list,
                   "linear in N", linear)  # fmt: skip
 
 
-def backfill(table: Table, instance: str, partitions: int, raw: list) -> None:
-    print(f"[backfill] N=60, {partitions} partitions, {instance} instance, {load()}", flush=True)
-    out = subprocess_json("backfill.py", "--partitions", str(partitions), "--instance", instance)
+def backfill(table: Table, sizes: list[int], days: list[int], raw: list) -> None:
+    """``vae backfill`` of 1, 21, 250 new days, cold (benchmarks/backfill.py)."""
+    print(f"[backfill] N={sizes}, {days} new days, {load()}", flush=True)
+    out = subprocess_json("backfill.py", "--n", ",".join(map(str, sizes)),
+                          "--days", ",".join(map(str, days)))  # fmt: skip
     raw.append(out)
-    year = out["year_minutes_extrapolated"]
-    table.add("backfill", f"N=60 {instance}: {partitions} partitions",
-              f"{out['full_mean']:.2f} s/partition",
-              f"decision-only {out['decision_mean']:.2f} s", f"year ~ {year:.1f} min (extrapolated)",
-              "<= 20 min", year <= TARGETS["year_minutes"])  # fmt: skip
+    for case in out["cases"]:
+        n, count = case["n"], case["days"]
+        target, met = "", None
+        if count == 250 and f"year_minutes_{n}" in out["targets"]:
+            limit = out["targets"][f"year_minutes_{n}"]
+            target, met = f"<= {limit:.0f} min", case["seconds"] / 60 <= limit
+        table.add("backfill", f"N={n}: {count} new days", f"{case['seconds']:.1f} s",
+                  f"{case['seconds_per_day']:.2f} s/day", f"{case['runs']} runs", target, met)
+    for key, ratio in out["summary"].items():
+        if key.startswith("ratio_21_to_1"):
+            limit = out["targets"]["ratio_21_to_1"]
+            table.add("backfill", f"21 days / 1 day ({key.rsplit('_', 1)[-1]})", f"{ratio:.2f}x",
+                      "", "", f"<= {limit:.0f}x", ratio <= limit)  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -217,8 +226,8 @@ def main(argv: list[str] | None = None) -> None:
                         help="Dagster instances for the overhead: memory, sqlite, postgres")
     parser.add_argument("--big-instances", default="sqlite",
                         help="instances for N > 500 (each needs its own 10-year history ingest)")
-    parser.add_argument("--backfill", type=int, default=10, help="partitions (0: skip)")
-    parser.add_argument("--quick", action="store_true", help="N = 60, 500; 5-partition backfill")
+    parser.add_argument("--backfill", default="1,21,250", help="new days per backfill case ('': skip)")
+    parser.add_argument("--quick", action="store_true", help="N = 60, 500; backfills of 1 and 21 days")
     parser.add_argument("--skip", nargs="*", default=[],
                         help="sections to skip: estimators training refit backfill")
     parser.add_argument("--raw", default=None, help="write the raw JSON records here")
@@ -242,8 +251,8 @@ def main(argv: list[str] | None = None) -> None:
     if "refit" not in args.skip:
         refits(table, sizes, instances, raw, [v for v in args.big_instances.split(",") if v])
     if "backfill" not in args.skip and args.backfill:
-        for instance in [i for i in instances if i != "memory"] or ["sqlite"]:
-            backfill(table, instance, 5 if args.quick else args.backfill, raw)
+        days = [1, 21] if args.quick else [int(v) for v in args.backfill.split(",")]
+        backfill(table, [n for n in sizes if n in (60, 500)] or [60], days, raw)
     print(f"\nvae_pipeline benchmarks, {time.perf_counter() - started:.0f} s, finished at {load()}")
     table.print()
     if args.raw:

@@ -120,11 +120,27 @@ def render_real_data(study: dict) -> str:
     return markdown_table(study)
 
 
+def render_backfill(bench: dict) -> str:
+    """``vae backfill`` of 1, 21 and 250 new days, cold (benchmarks/backfill.py): seconds and
+    seconds per new day per case, the runs it took, and the 21-day / 1-day ratio per N."""
+    one = {c["n"]: c["seconds"] for c in bench["cases"] if c["days"] == 1}
+    rows = []
+    for case in sorted(bench["cases"], key=lambda c: (c["n"], c["days"])):
+        n, days, seconds = case["n"], case["days"], case["seconds"]
+        ratio = f"{seconds / one[n]:.1f}x" if n in one and days > 1 else "-"
+        total = f"{seconds / 60:.1f} min" if seconds >= 120 else f"{seconds:.0f} s"
+        rows.append([f"N = {n}", str(days), total, f"{case['seconds_per_day']:.1f} s",
+                     str(case["runs"]), ratio])
+    header = ["universe", "new days", "wall time", "per new day", "runs", "vs 1 day"]
+    return table(header, "lrrrrr", rows)
+
+
 # Each marked block: the JSON files it needs and how it is rendered from them.
 BLOCKS: dict[str, tuple[tuple[str, ...], Callable[..., str]]] = {
     "seed42": (("seed42_single_split.json", "seed42_walk_forward.json"), render_seed42),
     "regime": (("seed42_regime.json",), render_regime),
     "real_data": (("real_data_study.json",), render_real_data),
+    "backfill": (("backfill.json",), render_backfill),
 }
 
 
