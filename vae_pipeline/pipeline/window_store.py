@@ -24,6 +24,8 @@ sliced per day.
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import pandas as pd
 from dagster import ConfigurableResource
 from pydantic import Field
@@ -89,6 +91,14 @@ class WindowStore(ConfigurableResource):
 SAME_DAY_TABLES = {"ground_truth"}
 
 
+@lru_cache(maxsize=8192)
+def _window_days(end: pd.Timestamp, window: int) -> pd.DatetimeIndex:
+    """The ``window`` trading days ending at ``end``, memoised: a ranged run asks for the same
+    few windows of each day from every asset, and the calendar arithmetic (~3 ms a call) was
+    a tenth of a ranged run's non-training time."""
+    return expected_window(end, window)
+
+
 class RangeWindows:
     """The trailing windows of every day of a run, cut from one read per table of the span
     [first day of the longest window of the first day, last day] (the per-day answers are
@@ -97,7 +107,7 @@ class RangeWindows:
     def __init__(self, reader: WindowReader, days, span: int) -> None:
         self.reader, self.span = reader, max(int(span), 1)
         self.last = pd.Timestamp(days[-1]).normalize() if len(days) else None
-        self.first = expected_window(pd.Timestamp(days[0]), self.span)[0] if len(days) else None
+        self.first = _window_days(pd.Timestamp(days[0]), self.span)[0] if len(days) else None
         self.day0 = pd.Timestamp(days[0]).normalize() if len(days) else None
         self._frames: dict[tuple[str, bool], pd.DataFrame] = {}
 
@@ -109,7 +119,7 @@ class RangeWindows:
     def _covers(self, table: str, end, window: int) -> bool:
         if self.last is None or pd.Timestamp(end) > self.last:
             return False
-        return expected_window(pd.Timestamp(end), window)[0] >= self._start(table)
+        return _window_days(pd.Timestamp(end).normalize(), window)[0] >= self._start(table)
 
     def _table(self, table: str, wide: bool) -> pd.DataFrame:
         if (table, wide) not in self._frames:
@@ -126,7 +136,8 @@ class RangeWindows:
         frame = self._table(table, wide)
         if not len(frame):
             return frame
-        first, end = expected_window(pd.Timestamp(end), window)[0], pd.Timestamp(end).normalize()
+        end = pd.Timestamp(end).normalize()
+        first = _window_days(end, window)[0]
         if wide:  # drop the names with no return in this window, as a read of it would
             return frame.loc[(frame.index >= first) & (frame.index <= end)].dropna(axis=1, how="all")
         dates = frame["date"]
@@ -146,7 +157,7 @@ class RangeWindows:
 
     def missing_days(self, table: str, end, window: int) -> pd.DatetimeIndex:
         """Trading days of the ``window`` ending at ``end`` for which ``table`` stores no row."""
-        expected = pd.DatetimeIndex(expected_window(pd.Timestamp(end), window))
+        expected = pd.DatetimeIndex(_window_days(pd.Timestamp(end).normalize(), window))
         rows = self._cut(table, end, window, wide=False)
         stored = pd.DatetimeIndex(pd.to_datetime(rows["date"]).unique()) if len(rows) else []
         return expected.difference(stored)
