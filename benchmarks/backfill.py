@@ -95,7 +95,8 @@ def main(argv: list[str] | None = None) -> None:
     by = {(c["n"], c["days"]): c["seconds"] for c in cases}
     summary = {
         f"ratio_21_to_1_n{n}": by[(n, 21)] / by[(n, 1)]
-        for n in {c["n"] for c in cases} if (n, 1) in by and (n, 21) in by
+        for n in {c["n"] for c in cases}
+        if (n, 1) in by and (n, 21) in by
     }
     summary.update({f"year_minutes_n{n}": by[(n, 250)] / 60.0
                     for n in {c["n"] for c in cases} if (n, 250) in by})  # fmt: skip

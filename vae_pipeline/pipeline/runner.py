@@ -200,8 +200,11 @@ def plan_backfill(defs: Definitions, start, end, settings: PipelineSettings,
     rest = [n for n in daily if n not in history and n not in decisions]
     store = store_for(settings, read_only=True)
     complete = sorted(set(days) - _missing(store, daily, days))
-    plan = BackfillPlan(days=days, complete=[] if force else complete,
-                        stage_assets={"history": history, "decisions": decisions, "days": rest})
+    plan = BackfillPlan(
+        days=days,
+        complete=[] if force else complete,
+        stage_assets={"history": history, "decisions": decisions, "days": rest},
+    )
     if not (todo := plan.todo):
         return plan
     horizon = settings.evaluation.horizon

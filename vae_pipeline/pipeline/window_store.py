@@ -139,7 +139,9 @@ class RangeWindows:
         end = pd.Timestamp(end).normalize()
         first = _window_days(end, window)[0]
         if wide:  # drop the names with no return in this window, as a read of it would
-            return frame.loc[(frame.index >= first) & (frame.index <= end)].dropna(axis=1, how="all")
+            return frame.loc[(frame.index >= first) & (frame.index <= end)].dropna(
+                axis=1, how="all"
+            )
         dates = frame["date"]
         return frame[(dates >= first) & (dates <= end)].reset_index(drop=True)
 

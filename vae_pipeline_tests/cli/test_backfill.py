@@ -40,7 +40,9 @@ def test_backfill_skips_stored_days_and_force_redoes_them(tmp_path, monkeypatch)
     _env(monkeypatch, db)
     first = _backfill()
     assert first.exit_code == 0, first.output
-    assert "2 trading days: 2 filled, 0 already stored (skipped), 0 not filled; 3 runs" in first.output
+    assert (
+        "2 trading days: 2 filled, 0 already stored (skipped), 0 not filled; 3 runs" in first.output
+    )
     store = DuckDBStore(db)
     cards = store.read("minvar_scorecard")
     assert sorted(f"{d:%Y-%m-%d}" for d in pd.to_datetime(cards["date"]).unique()) == list(DAYS)

@@ -76,7 +76,9 @@ def _compare(tmp_path, n_days):
     # the horse race over the same days: each estimator's gap to Ledoit-Wolf inside the
     # interval of the one-day runs'
     race = {
-        name: DuckDBStore(s.storage.db_path, read_only=True).read("horse_race").set_index("estimator")
+        name: DuckDBStore(s.storage.db_path, read_only=True)
+        .read("horse_race")
+        .set_index("estimator")
         for name, s in (("ranged", ranged), ("single", single))
     }
     assert set(race["ranged"].index) == set(race["single"].index)

@@ -54,7 +54,9 @@ def run_days(context) -> list[pd.Timestamp]:
     last = pd.Timestamp(window.end).tz_localize(None) - pd.Timedelta(days=1)
     days = list(trading_days(first, last))
     if not days:
-        context.log.info(f"{first:%Y-%m-%d} is not a trading day: nothing to compute, nothing stored")
+        context.log.info(
+            f"{first:%Y-%m-%d} is not a trading day: nothing to compute, nothing stored"
+        )
     return days
 
 

@@ -63,7 +63,9 @@ def build(partitions, settings) -> list:
 
     def _latents(view, day, panels, models) -> DayGate:
         if day not in panels or model_of(models, day) is None:
-            return skipped(not_stored("standardised_panel" if day not in panels else "trained_vae", day))
+            return skipped(
+                not_stored("standardised_panel" if day not in panels else "trained_vae", day)
+            )
         window = view.training_window(day, settings.evaluation.window, panels[day])
         means = model_of(models, day).encode_mean(window)
         names = [f"z{i + 1}" for i in range(means.shape[1])]
@@ -114,7 +116,9 @@ def build(partitions, settings) -> list:
 
     def _interpret(view, day, first, panels, latents, training) -> DayGate:
         if day not in panels or day not in latents:
-            return skipped(not_stored("standardised_panel" if day not in panels else "latent_factors", day))
+            return skipped(
+                not_stored("standardised_panel" if day not in panels else "latent_factors", day)
+            )
         needs = {
             "market_observables": window_days,
             **({"ground_truth": 1} if has_truth(settings) else {}),
@@ -173,7 +177,9 @@ def build(partitions, settings) -> list:
 
     def _embed(view, day, panels, latents, sectors, training) -> DayGate:
         if day not in panels or day not in latents:
-            return skipped(not_stored("standardised_panel" if day not in panels else "latent_factors", day))
+            return skipped(
+                not_stored("standardised_panel" if day not in panels else "latent_factors", day)
+            )
         window = view.training_window(day, settings.evaluation.window, panels[day])
         embedding = embed_stocks(
             latents_wide(latents[day]),

@@ -235,8 +235,13 @@ def _model_asset(key: ModelKey, partitions, settings):
             why = "cold (warm_start off)" if not training.warm_start else (
                 "cold: this model does not warm-start")  # fmt: skip
             days = list(inputs)
-            results = fit_model_range(key, [inputs[d][0] for d in days],
-                                      [inputs[d][1] for d in days], cfg, progress=progress)
+            results = fit_model_range(
+                key,
+                [inputs[d][0] for d in days],
+                [inputs[d][1] for d in days],
+                cfg,
+                progress=progress,
+            )
             return {d: (r, why, False) for d, r in zip(days, results, strict=True)}  # fmt: skip
         previous, base, out = by_key(seeds.get("previous")), by_key(seeds.get("base")), {}
         for day, (window, regimes) in inputs.items():
