@@ -1,6 +1,8 @@
 """``vae backfill`` of 1, 21 and 250 new days, cold, timed per day.
 
-    .venv/bin/python benchmarks/backfill.py --n 60 --days 1,21,250 --out benchmarks/results/backfill_60.json
+    .venv/bin/python benchmarks/backfill.py --n 60 --days 1,21,250
+    python scripts/record_result.py benchmarks/results/backfill.json -- \
+        python benchmarks/backfill.py --n 60,500 --days 1,21,250      # the README table
 
 Each case starts from an empty store and a fresh in-memory Dagster instance and runs
 ``vae_pipeline.pipeline.runner.backfill`` (what ``vae backfill --start A --end B`` runs) for the
@@ -19,6 +21,7 @@ import argparse
 import json
 import os
 import platform
+import sys
 import tempfile
 import time
 from pathlib import Path

@@ -138,14 +138,22 @@ def _metadata(result: TrainResult, seeded_from: str, names: int) -> dict:
     }
 
 
-def _progress(context, name: str, config: TrainConfig):
-    """A log line every few seconds of a long fit (each line is a stored event), and the last."""
-    logged = [time.monotonic()]
+def _progress(context, name: str, config: TrainConfig, windows: int = 1):
+    """A log line every few seconds of a long fit (each line is a stored event), and one per
+    finished window (``window i/n`` in a ranged run: the per-day progress of its training)."""
+    logged, done = [time.monotonic()], [0]
 
     def progress(key, epoch, total):
+        if epoch == total:
+            done[0] += 1
         if epoch == total or time.monotonic() - logged[0] >= PROGRESS_SECONDS:
             logged[0] = time.monotonic()
-            context.log.info(f"{name} epoch {epoch}/{total}")
+            where = (
+                f" (window {min(done[0] + (epoch < total), windows)}/{windows})"
+                if windows > 1
+                else ""
+            )
+            context.log.info(f"{name} epoch {epoch}/{total}{where}")
 
     return progress
 
@@ -230,7 +238,7 @@ def _model_asset(key: ModelKey, partitions, settings):
         of every window in one batch; warm starts day by day, each seeding from the latest
         model before it (one fitted earlier in this run included)."""
         cfg = model_config(training.train_config(), key)
-        progress = _progress(context, name, cfg)
+        progress = _progress(context, name, cfg, windows=len(inputs))
         if not training.warm_start or (key.overrides and not refines_base(key)):
             why = "cold (warm_start off)" if not training.warm_start else (
                 "cold: this model does not warm-start")  # fmt: skip
