@@ -94,7 +94,7 @@ def main(argv: list[str] | None = None) -> None:
             cases.append(measure(n, days))
             print(f"N={n} {days} days: {cases[-1]['seconds']:.1f} s "
                   f"({cases[-1]['seconds_per_day']:.2f} s/day), load {cases[-1]['load_before']:.1f}",
-                  flush=True)  # fmt: skip
+                  file=sys.stderr, flush=True)  # fmt: skip  (stdout: the one JSON object)
     by = {(c["n"], c["days"]): c["seconds"] for c in cases}
     summary = {
         f"ratio_21_to_1_n{n}": by[(n, 21)] / by[(n, 1)]
