@@ -140,6 +140,30 @@ def test_consecutive_partitions_chain_warm_starts(tmp_path):
         assert warm["epochs_run"] == 7
 
 
+def test_a_ranged_run_keeps_the_per_day_warm_start_chain(tmp_path):
+    from vae_pipeline.pipeline.runner import HISTORY_ASSETS, RANGE_END_TAG, RANGE_START_TAG
+    from vae_pipeline.store import DuckDBStore, ModelStore
+
+    settings, defs = _defs(tmp_path, warm=True)
+    instance = DagsterInstance.ephemeral()
+    history = {RANGE_START_TAG: settings.data.start, RANGE_END_TAG: "2024-06-03"}
+    assert _run(defs, instance, HISTORY_ASSETS, tags=history).success
+    config = {"resources": {"training": {"config": {"warm_epochs": 7}}}}
+    # one run over Friday and Monday: Monday seeds from the Friday fitted in the same run
+    ranged = {RANGE_START_TAG: "2024-05-31", RANGE_END_TAG: "2024-06-03"}
+    result = _run(defs, instance, MODELS, tags=ranged, run_config=config)
+    assert result.success
+    models = ModelStore(DuckDBStore(settings.storage.db_path, read_only=True))
+    for name in ("trained_vae_reference", "trained_cvae_reference"):
+        last = _metadata(result, name)  # a ranged output carries its last day's metadata
+        assert last["warm_started_from"] == "2024-05-31" and last["epochs_run"] == 7
+        assert last["days_stored"] == 2
+        stored = models.load_models(name)
+        assert sorted(stored) == ["2024-05-31", "2024-06-03"]
+        assert len(stored["2024-05-31"].history) == settings.model.epochs  # the cold first day
+        assert len(stored["2024-06-03"].history) == 7
+
+
 def test_warm_start_without_its_lineage_is_refused(tmp_path):
     from vae_pipeline.pipeline.runner import HISTORY_ASSETS, RANGE_END_TAG, RANGE_START_TAG
 
