@@ -37,7 +37,8 @@ validate: setup
 lint: setup
 	$(BIN)/ruff check .
 
-## bench: every scale / speed figure of issue 6 in one table (BENCH_ARGS="--quick": N = 60, 500)
+## bench: every scale / speed figure in one table, `vae backfill` of 1 / 21 / 250 new days included
+## (BENCH_ARGS="--quick": N = 60, 500 and backfills of 1 and 21 days; "--skip backfill": none)
 bench: setup
 	$(BIN)/python benchmarks/run_all.py $(BENCH_ARGS)
 

@@ -110,6 +110,7 @@ class RangeWindows:
         self.first = _window_days(pd.Timestamp(days[0]), self.span)[0] if len(days) else None
         self.day0 = pd.Timestamp(days[0]).normalize() if len(days) else None
         self._frames: dict[tuple[str, bool], pd.DataFrame] = {}
+        self._dates: dict[str, pd.DatetimeIndex] = {}
 
     def _start(self, table: str) -> pd.Timestamp:
         # a table read for the day itself only (the truth: O(N K + W K) rows a day) is read
@@ -159,10 +160,20 @@ class RangeWindows:
 
     def missing_days(self, table: str, end, window: int) -> pd.DatetimeIndex:
         """Trading days of the ``window`` ending at ``end`` for which ``table`` stores no row."""
-        expected = pd.DatetimeIndex(_window_days(pd.Timestamp(end).normalize(), window))
-        rows = self._cut(table, end, window, wide=False)
-        stored = pd.DatetimeIndex(pd.to_datetime(rows["date"]).unique()) if len(rows) else []
-        return expected.difference(stored)
+        end = pd.Timestamp(end).normalize()
+        expected = pd.DatetimeIndex(_window_days(end, window))
+        if not self._covers(table, end, window):
+            rows = self.reader._window(table, end, window, wide=False)
+            stored = pd.DatetimeIndex(pd.to_datetime(rows["date"]).unique()) if len(rows) else []
+            return expected.difference(stored)
+        if table not in self._dates:  # the stored days of the run's span, found once
+            if table == "raw_returns":  # the wide frame the windows are cut from: its dates
+                dates = self._table(table, wide=True).index
+            else:
+                rows = self._table(table, wide=False)
+                dates = pd.to_datetime(rows["date"]).unique() if len(rows) else []
+            self._dates[table] = pd.DatetimeIndex(dates)
+        return expected.difference(self._dates[table])
 
     def ground_truth(self, day) -> GroundTruth | None:
         """The stored truth of ``day`` (synthetic data only), or None."""
