@@ -20,6 +20,7 @@ from vae_pipeline.pipeline.runner import (
     execute_run,
     history_start,
     plan_backfill,
+    refused_checks,
 )
 from vae_pipeline.store.base import Span
 from vae_pipeline.store.duckdb_store import DuckDBStore
@@ -121,6 +122,13 @@ def test_a_gate_refusing_one_day_of_a_range_stores_nothing_for_it_and_names_it(t
     assert refused.metadata["failed_days"].value == days[-1]
     assert f"{days[-1]}: market_observables holds no rows" in refused.metadata["problems"].value
     assert checks[("trained_vae", "loss_finite_decreasing")].passed
+    # what `vae backfill` prints for it (and exits 1 on)
+    lines = refused_checks(result)
+    assert any(
+        line.startswith(f"trained_cvae check history_complete failed: {days[-1]}: ")
+        for line in lines
+    ), lines
+    assert not any(line.startswith("trained_vae check") for line in lines)
     stored = lambda table: sorted(  # noqa: E731
         f"{d:%Y-%m-%d}" for d in pd.to_datetime(store.read(table)["date"]).unique()
     )
