@@ -25,7 +25,14 @@ from typing import Any, Literal
 
 import pandas as pd
 from dotenv import dotenv_values
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
@@ -117,6 +124,16 @@ class RuntimeSettings(_Group):
     executor: Literal["in_process", "multiprocess", "k8s", "celery", "dask"] = "in_process"
     max_concurrent: int = Field(2, ge=1, le=256, description="multiprocess executor's steps")
     schedule: Literal["stopped", "running"] = Field("stopped", description="daily schedule")
+    # Dagster's console stream of the runs `vae run` / `vae backfill` launch (the commands
+    # print one line per step themselves); DEBUG = every event, as `vae run --verbose`.
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = Field(
+        "CRITICAL", description="Dagster console log level of vae run (DEBUG: every event)"
+    )
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper(cls, value: Any) -> Any:
+        return value.strip().upper() if isinstance(value, str) else value
 
 
 # group -> model; field -> its environment variable (suffix after VAE_PIPELINE_), where the

@@ -37,6 +37,14 @@ def history_start(day: pd.Timestamp, settings: PipelineSettings) -> pd.Timestamp
     return max(first, pd.Timestamp(settings.data.start))
 
 
+def with_log_level(run_config: dict | None, log_level: str | None) -> dict | None:
+    """``run_config`` with the console logger at ``log_level`` (unchanged when None)."""
+    if log_level is None:
+        return run_config
+    console = {"console": {"config": {"log_level": log_level.upper()}}}
+    return {**(run_config or {}), "loggers": {**(run_config or {}).get("loggers", {}), **console}}
+
+
 def execute_run(
     defs: Definitions,
     asset_selection: list[AssetKey],
@@ -45,12 +53,15 @@ def execute_run(
     partition_range: tuple[str, str] | None = None,
     instance: DagsterInstance | None = None,
     run_config: dict | None = None,
+    log_level: str | None = None,
 ):
     """Launch one run of ``asset_selection`` for one partition or a partition range (a
     single run over the range: the ranged assets see ``context.partition_key_range``).
 
     The one place this package launches runs (``vae run``, ``vae backfill``): the executor
-    the settings name is honoured here."""
+    the settings name is honoured here. ``log_level`` sets Dagster's console logger (the
+    ``vae`` commands keep it quiet and print their own progress)."""
+    run_config = with_log_level(run_config, log_level)
     if (partition_key is None) == (partition_range is None):
         raise ValueError("give exactly one of partition_key and partition_range")
     job = defs.resolve_implicit_global_asset_job_def()
@@ -72,6 +83,7 @@ def materialise_day(
     settings: PipelineSettings,
     instance: DagsterInstance | None = None,
     run_config: dict | None = None,
+    log_level: str | None = None,
 ) -> list:
     """Run the three steps for trading day ``day``; returns the run results (raises on failure)."""
     day = pd.Timestamp(day)
@@ -82,10 +94,13 @@ def materialise_day(
     all_keys = [k for k in existing if k.path[-1] not in ON_DEMAND]
     history = (f"{history_start(day, settings):%Y-%m-%d}", key)
     return [
-        execute_run(defs, keys(HISTORY_ASSETS), partition_range=history, instance=instance),
+        execute_run(defs, keys(HISTORY_ASSETS), partition_range=history, instance=instance,
+                    log_level=log_level),
         execute_run(defs, keys([TRUTH, *DECISION_ASSETS]),  # truth: synthetic only
-                    partition_key=decision, instance=instance, run_config=run_config),
-        execute_run(defs, all_keys, partition_key=key, instance=instance, run_config=run_config),
+                    partition_key=decision, instance=instance, run_config=run_config,
+                    log_level=log_level),
+        execute_run(defs, all_keys, partition_key=key, instance=instance, run_config=run_config,
+                    log_level=log_level),
     ]  # fmt: skip
 
 
