@@ -107,7 +107,7 @@ def run(
     settings = _settings()
     from dagster import DagsterError, DagsterInstance
 
-    from vae_pipeline.cli.days import DayError, check_day
+    from vae_pipeline.cli.days import check_day
     from vae_pipeline.cli.progress import RunFollower
     from vae_pipeline.pipeline.definitions import build_definitions
     from vae_pipeline.pipeline.runner import materialise_day, report_path
@@ -133,7 +133,11 @@ def run(
     with RunFollower(instance, err_console, describe=label) as follower:
         try:
             results = materialise_day(
-                build_definitions(settings), target, settings, instance=instance, log_level=log_level
+                build_definitions(settings),
+                target,
+                settings,
+                instance=instance,
+                log_level=log_level,
             )
         except (DagsterError, ValueError, RuntimeError, OSError) as exc:
             failure = exc  # reported below, once the follower has printed the failed step
@@ -149,9 +153,7 @@ def run(
         _error("a run failed: " + ("; ".join(follower.failures()) or "see above") + hint)
         raise typer.Exit(1)
     n_steps = sum(len(r.steps) for r in follower.runs)
-    err_console.print(
-        f"{len(results)} runs, {n_steps} steps in {seconds:.0f} s", highlight=False
-    )
+    err_console.print(f"{len(results)} runs, {n_steps} steps in {seconds:.0f} s", highlight=False)
     store = store_for(settings, read_only=True)
     print_scorecard(store, target)
     console.print(f"stored in: {store.describe()}", soft_wrap=True, highlight=False)

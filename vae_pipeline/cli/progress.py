@@ -245,7 +245,9 @@ class RunFollower:
                 elif kind == T.STEP_FAILURE:
                     error = event.event_specific_data.error
                     why = run.step_failure.get(event.step_key) or _first_line(error)
-                    self._step_done(run, StepOutcome(event.step_key, run.partition, False, None, why))
+                    self._step_done(
+                        run, StepOutcome(event.step_key, run.partition, False, None, why)
+                    )
                 elif kind == T.STEP_SKIPPED:
                     self.progress.advance(run.task)
                 elif kind in (T.RUN_SUCCESS, T.RUN_FAILURE, T.RUN_CANCELED):

@@ -27,7 +27,9 @@ def build_definitions(
         # The history assets' BackfillPolicy.single_run (one run per backfill) is a beta
         # parameter of @asset; this warning would print on every load of the code location.
         warnings.filterwarnings(
-            "ignore", message="Parameter `backfill_policy` .* is currently in beta", category=BetaWarning
+            "ignore",
+            message="Parameter `backfill_policy` .* is currently in beta",
+            category=BetaWarning,
         )
         assets = build_assets(partitions, settings)
     executor = pipeline_executor(settings.runtime.executor, settings.runtime.max_concurrent)
