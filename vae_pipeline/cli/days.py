@@ -36,6 +36,8 @@ def check_day(text: str | None, first: str, last: pd.Timestamp | None = None) ->
         raise DayError(f"--day {text!r} is not a date: use YYYY-MM-DD") from None
     if day.tzinfo is not None or day != day.normalize():
         raise DayError(f"--day {text!r} is not a date: use YYYY-MM-DD")
+    if day > last and day.dayofweek < 5:  # a future weekday (a weekend gets its own line)
+        raise DayError(_after(day, last, complete))
     if not is_trading_day(day):
         before = shift_trading_days(day, 0)
         if day.dayofweek >= 5:
@@ -51,10 +53,14 @@ def check_day(text: str | None, first: str, last: pd.Timestamp | None = None) ->
             f"pick a later day, or set VAE_PIPELINE_START earlier"
         )
     if day > last:
-        what = (
-            "the last complete trading day"
-            if last == complete
-            else "the last day of the data (the prices file ends there)"
-        )
-        raise DayError(f"{day:%Y-%m-%d} is after {what}, {last:%Y-%m-%d}: {_try(last)}")
+        raise DayError(_after(day, last, complete))
     return day
+
+
+def _after(day: pd.Timestamp, last: pd.Timestamp, complete: pd.Timestamp) -> str:
+    what = (
+        "the last complete trading day"
+        if last == complete
+        else "the last day of the data (the prices file ends there)"
+    )
+    return f"{day:%Y-%m-%d} is after {what}, {last:%Y-%m-%d}: {_try(last)}"

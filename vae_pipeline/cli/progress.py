@@ -216,8 +216,9 @@ class RunFollower:
             for record in page.records:
                 entry = record.event_log_entry
                 event = entry.dagster_event
-                if event is None:  # a user log line (context.log): warnings and errors only
-                    if entry.level >= 30 and entry.user_message:
+                if event is None:  # a user log line (context.log): its warnings only (an
+                    # error is the step's failure, printed in the step's line)
+                    if 30 <= entry.level < 40 and entry.user_message:
                         where = f"{entry.step_key}: " if entry.step_key else ""
                         run.warnings.append(where + entry.user_message)
                         self.console.print(

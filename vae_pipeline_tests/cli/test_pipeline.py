@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import pytest
 from typer.testing import CliRunner
 
 from vae_pipeline.cli import app
-from vae_pipeline_tests.conftest import DAY
+from vae_pipeline_tests.conftest import DAY, DECISION
 
 runner = CliRunner()
 TINY_ENV = {
@@ -60,3 +61,69 @@ def test_run_on_parquet_storage_finishes_with_its_report(tmp_path, monkeypatch):
     # and the stored partition reads back through the CLI
     card = runner.invoke(app, ["scorecard"])
     assert card.exit_code == 0 and f"Min-variance scorecard {DAY}" in card.output.replace("\n", "")
+
+
+def _tiny(monkeypatch, tmp_path, **extra):
+    for key, value in {**TINY_ENV, **extra}.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setenv("VAE_PIPELINE_DB", str(tmp_path / "db" / "vae.duckdb"))
+    monkeypatch.delenv("VAE_PIPELINE_IO", raising=False)
+    monkeypatch.delenv("DAGSTER_HOME", raising=False)
+
+
+def test_run_prints_a_line_per_step_then_scorecard_report_and_ui(tmp_path, monkeypatch):
+    _tiny(monkeypatch, tmp_path)
+    result = runner.invoke(app, ["run", "--day", DAY])
+    assert result.exit_code == 0, result.output
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) <= 100, len(lines)
+    assert "DEBUG" not in result.output and "Warning" not in result.output
+    steps = [line.split() for line in lines if line.startswith("✓")]
+    assert {"raw_returns", "trained_vae", "covariance_estimates", "report"} <= {s[1] for s in steps}
+    assert ["trained_vae", DECISION] in [s[1:3] for s in steps]  # the decision run's model
+    assert all(s[-1] == "s" and float(s[-2]) >= 0 for s in steps)  # seconds per step
+    assert not any(line.startswith("✗") for line in lines)
+    # the last lines: the scorecard, where it is stored, the report and how to open the UI
+    report = tmp_path / "db" / "reports" / f"report_{DAY}.html"
+    assert lines[-2] == f"report: {report}" and report.exists()
+    assert "make ui" in lines[-1] and "vae dashboard" in lines[-1] and "dashboard.html" in lines[-1]
+    assert any(line.startswith(" Min-variance scorecard") for line in lines[-30:])
+
+
+def test_run_verbose_brings_back_dagsters_stream(tmp_path, monkeypatch):
+    _tiny(monkeypatch, tmp_path, VAE_PIPELINE_EPOCHS="3", VAE_PIPELINE_N_NAMES="12")
+    result = runner.invoke(app, ["run", "--day", DAY, "--verbose"])
+    assert result.exit_code == 0, result.output
+    debug = [line for line in result.output.splitlines() if " - DEBUG - " in line]
+    assert len(debug) > 100  # every event: STEP_START, LOADED_INPUT, HANDLED_OUTPUT, ...
+    assert any("STEP_SUCCESS" in line for line in debug)
+    assert result.output.rstrip().splitlines()[-2].startswith("report: ")
+
+
+def test_log_level_setting_reaches_the_console_logger(tmp_path, monkeypatch):
+    """VAE_PIPELINE_LOG_LEVEL=INFO: Dagster's INFO lines, none of its DEBUG ones."""
+    _tiny(monkeypatch, tmp_path, VAE_PIPELINE_EPOCHS="3", VAE_PIPELINE_N_NAMES="12")
+    monkeypatch.setenv("VAE_PIPELINE_LOG_LEVEL", "info")
+    result = runner.invoke(app, ["run", "--day", DAY])
+    assert result.exit_code == 0, result.output
+    assert " - INFO - " in result.output and " - DEBUG - " not in result.output
+
+
+@pytest.mark.parametrize(
+    ("day", "says"),
+    [
+        ("2024-06-01", "2024-06-01 is a Saturday, not a trading day: try --day 2024-05-31"),
+        ("2024-05-27", "2024-05-27 is an NYSE holiday (Memorial Day), not a trading day: "
+                       "try --day 2024-05-24"),
+        ("2023-12-29", "2023-12-29 is before the first partition 2024-01-02 (VAE_PIPELINE_START)"),
+        ("2030-01-07", "2030-01-07 is after the last complete trading day"),
+        ("06/03/2024x", "--day '06/03/2024x' is not a date: use YYYY-MM-DD"),
+    ],
+)  # fmt: skip
+def test_run_refuses_a_day_it_cannot_materialise_in_one_line(tmp_path, monkeypatch, day, says):
+    _tiny(monkeypatch, tmp_path)
+    result = runner.invoke(app, ["run", "--day", day])
+    assert result.exit_code == 2 and isinstance(result.exception, SystemExit), result.output
+    assert says in result.output.replace("\n", "")
+    assert len(result.output.strip().splitlines()) <= 2
+    assert not (tmp_path / "db" / "vae.duckdb").exists()  # refused before any run
