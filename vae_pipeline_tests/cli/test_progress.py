@@ -94,7 +94,9 @@ def test_a_failed_gate_is_named_in_its_step_line():
     (failure,) = follower.failures()
     assert failure.startswith("returns bad: returns check finite_bounded failed")
     assert "3 returns below -95 %" in failure
-    assert any(line.startswith("✗ returns") and "3 returns below" in line for line in text.splitlines())
+    assert any(
+        line.startswith("✗ returns") and "3 returns below" in line for line in text.splitlines()
+    )
     assert not any(line.startswith("✓ report") for line in text.splitlines())
 
 
