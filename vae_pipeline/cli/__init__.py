@@ -1,7 +1,7 @@
 """The ``vae`` command line: ``vae train`` (the experiment), ``vae study`` (the horse race on
-your own file), ``vae run`` / ``vae scorecard``."""
+your own file), ``vae run`` / ``vae scorecard``, ``vae ui`` and ``vae dashboard``."""
 
-from vae_pipeline.cli import pipeline, study, train  # noqa: F401  (each registers its commands)
+from vae_pipeline.cli import pipeline, study, train, ui  # noqa: F401  (each registers its commands)
 from vae_pipeline.cli.app import app
 
 __all__ = ["app"]

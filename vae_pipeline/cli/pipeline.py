@@ -196,9 +196,15 @@ def dashboard(
     from pathlib import Path
 
     if importlib.util.find_spec("streamlit") is None:
-        console.print("[red]streamlit is not installed: pip install -e '.[dev]'[/red]")
+        _error("streamlit is not installed: pip install -e . (it is a dependency)")
         raise typer.Exit(2)
     settings = _settings()
+    if not store_for(settings, read_only=True).exists():
+        _error(
+            f"no data yet at {store_for(settings).describe()}: run `make run` (or `vae run`) "
+            "first, then `vae dashboard`"
+        )
+        raise typer.Exit(1)
     app_file = Path(__file__).parent.parent / "dashboard.py"
     console.print(
         f"dashboard on http://127.0.0.1:{port} reading {settings.storage.db_path.resolve()}",

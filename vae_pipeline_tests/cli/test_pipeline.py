@@ -127,3 +127,48 @@ def test_run_refuses_a_day_it_cannot_materialise_in_one_line(tmp_path, monkeypat
     assert says in result.output.replace("\n", "")
     assert len(result.output.strip().splitlines()) <= 2
     assert not (tmp_path / "db" / "vae.duckdb").exists()  # refused before any run
+
+
+def test_dashboard_before_any_run_says_run_first(tmp_path, monkeypatch):
+    db = tmp_path / "nothing" / "vae.duckdb"
+    monkeypatch.setenv("VAE_PIPELINE_DB", str(db))
+    monkeypatch.delenv("VAE_PIPELINE_IO", raising=False)
+    result = runner.invoke(app, ["dashboard", "--port", "8599"])  # exits before serving
+    assert result.exit_code == 1 and isinstance(result.exception, SystemExit), result.output
+    text = result.output.replace("\n", "")
+    assert f"no data yet at {db}: run `make run` (or `vae run`) first" in text
+    assert len(result.output.strip().splitlines()) <= 2
+
+
+HOLD = """
+import sys, time, duckdb
+con = duckdb.connect(sys.argv[1])
+con.execute("create table t as select 1 as x")
+print("holding", flush=True)
+time.sleep(60)
+"""
+
+
+def test_ui_says_which_process_holds_the_duckdb_file(tmp_path, monkeypatch):
+    import subprocess
+    import sys
+
+    db = tmp_path / "vae.duckdb"
+    monkeypatch.setenv("VAE_PIPELINE_DB", str(db))
+    monkeypatch.delenv("VAE_PIPELINE_IO", raising=False)
+    free = runner.invoke(app, ["ui", "--check"])  # no file yet: nothing holds it
+    assert free.exit_code == 0 and "no other process holds it" in free.output
+    holder = subprocess.Popen([sys.executable, "-c", HOLD, str(db)], stdout=subprocess.PIPE)
+    try:
+        assert holder.stdout.readline().strip() == b"holding"
+        held = runner.invoke(app, ["ui", "--check"])
+    finally:
+        holder.kill()
+        holder.wait()
+    assert held.exit_code == 1 and isinstance(held.exception, SystemExit), held.output
+    text = held.output.replace("\n", " ")
+    assert f"{db} is held by" in text and f"(PID {holder.pid})" in text
+    assert "runs launched from the UI will wait for it, then fail" in text
+    assert len(held.output.strip().splitlines()) <= 3
+    released = runner.invoke(app, ["ui", "--check"])  # the holder gone: free again
+    assert released.exit_code == 0, released.output

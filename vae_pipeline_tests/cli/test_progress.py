@@ -47,7 +47,7 @@ def report(returns: int) -> int:
 def toy_job():
     defs = Definitions(
         assets=[prices, returns, report],
-        jobs=[define_asset_job("toy", partitions_def=PARTITIONS)],
+        jobs=[define_asset_job("toy")],  # partitioned like its assets
         executor=multiprocess_executor.configured({"max_concurrent": 1}),
     )
     return defs.resolve_job_def("toy")
