@@ -13,6 +13,15 @@ read under its lock) and for ``dagster.execute_job`` on a persistent instance wh
 run in other processes (they write the same storage), so no logger has to be wired into
 the job. Dagster's own console stream is left to its logger's level
 (``runtime.log_level``; ``vae run --verbose`` = DEBUG).
+
+A command that launches many runs (``vae backfill``: one per day or per range) adds an
+overall bar and counts what finished::
+
+    with RunFollower(instance, err, total_runs=len(days), runs_label="days",
+                     on_run_done=lambda run: ...) as follower:
+        for day in days:
+            execute_run(defs, keys, partition_key=day, instance=instance, log_level=level)
+    follower.failures()   # one line per failed step: "asset partition: why"
 """
 
 from __future__ import annotations

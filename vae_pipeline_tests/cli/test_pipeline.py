@@ -172,3 +172,16 @@ def test_ui_says_which_process_holds_the_duckdb_file(tmp_path, monkeypatch):
     assert len(held.output.strip().splitlines()) <= 3
     released = runner.invoke(app, ["ui", "--check"])  # the holder gone: free again
     assert released.exit_code == 0, released.output
+
+
+def test_run_names_the_failed_gate_in_the_steps_line_and_the_error(tmp_path, monkeypatch):
+    _tiny(monkeypatch, tmp_path, VAE_PIPELINE_MIN_NAMES="30")  # 20 names < 30: a gate fails
+    result = runner.invoke(app, ["run", "--day", DAY])
+    assert result.exit_code == 1 and isinstance(result.exception, SystemExit), result.output
+    lines = result.output.splitlines()
+    (failed,) = [line for line in lines if line.startswith("✗")]
+    assert failed.split()[1] == "raw_returns"
+    assert "check enough_names failed" in failed and "fewer than 30 names" in failed
+    assert lines[-1].startswith(f"Error: {DAY} not materialised: raw_returns ")
+    assert "Traceback" not in result.output and " - DEBUG - " not in result.output
+    assert len(lines) <= 6
