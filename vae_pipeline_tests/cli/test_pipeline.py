@@ -185,3 +185,27 @@ def test_run_names_the_failed_gate_in_the_steps_line_and_the_error(tmp_path, mon
     assert lines[-1].startswith(f"Error: {DAY} not materialised: raw_returns ")
     assert "Traceback" not in result.output and " - DEBUG - " not in result.output
     assert len(lines) <= 6
+
+
+def test_run_refuses_a_day_after_the_prices_file_ends(tmp_path, monkeypatch):
+    import numpy as np
+    import pandas as pd
+
+    from vae_pipeline.core.calendar import trading_days
+
+    days = trading_days("2024-01-02", "2024-03-28")
+    rng = np.random.default_rng(42)
+    wide = pd.DataFrame(100 * np.cumprod(1 + rng.normal(0, 0.01, (len(days), 6)), axis=0),
+                        columns=[f"T{j}" for j in range(6)])  # fmt: skip
+    wide.insert(0, "date", days.strftime("%d/%m/%Y"))  # day-first, proven by days above 12
+    wide.to_csv(tmp_path / "prices.csv", index=False)
+    monkeypatch.setenv("VAE_PIPELINE_SOURCE", "csv")
+    monkeypatch.setenv("VAE_PIPELINE_PRICES", str(tmp_path / "prices.csv"))
+    monkeypatch.setenv("VAE_PIPELINE_START", "2024-01-02")
+    monkeypatch.setenv("VAE_PIPELINE_DB", str(tmp_path / "vae.duckdb"))
+    result = runner.invoke(app, ["run", "--day", "2024-04-01"])
+    assert result.exit_code == 2 and isinstance(result.exception, SystemExit), result.output
+    assert (
+        "2024-04-01 is after the last day of the data (the prices file ends there), "
+        "2024-03-28: try --day 2024-03-28" in result.output.replace("\n", "")
+    )
