@@ -100,8 +100,10 @@ def run(
         False, "--verbose", "-v", help="print Dagster's full event stream (DEBUG) as well"
     ),
 ) -> None:
-    """Materialise the whole asset graph for one trading day (default: the latest) and print its
-    scorecard: one line per step while it runs, then the scorecard and the report's path."""
+    """Materialise the whole asset graph for one trading day (default: the latest) and print its scorecard.
+
+    One line per step while it runs; then the scorecard, the report's path and how to open
+    the UI."""
     # Settings first: importing vae_pipeline.pipeline.definitions builds ``defs`` from the environment,
     # and a bad variable must give its one-line message, not a traceback.
     settings = _settings()

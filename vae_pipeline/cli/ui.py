@@ -47,8 +47,10 @@ def ui(
     port: int = typer.Option(3000, help="port of the Dagster UI (bound to 127.0.0.1 only)"),
     check: bool = typer.Option(False, "--check", help="only check the DuckDB file, then exit"),
 ) -> None:
-    """Start the Dagster UI (``dagster dev``) on http://127.0.0.1:PORT: lineage, checks, the
-    launchpad, schedules. Says first when another process holds the DuckDB file."""
+    """Start the Dagster UI (dagster dev) on http://127.0.0.1:PORT, after checking the DuckDB file.
+
+    Lineage, checks, the launchpad, schedules. When another process holds the DuckDB file,
+    says which and stops (runs launched from the UI would wait for it, then fail)."""
     try:
         settings = PipelineSettings.from_env()
     except ValueError as exc:
