@@ -119,6 +119,12 @@ def run(
     except (ValueError, RuntimeError) as exc:  # a bad --day, an unreadable file, a failed download
         _error(f"{exc}")
         raise typer.Exit(2) from None
+    from vae_pipeline.cli.ui import lock_holder
+
+    holder = lock_holder(settings.storage.db_path) if settings.storage.io == "duckdb" else None
+    if holder is not None:  # else every step would wait two minutes for the lock, then fail
+        _error(f"{settings.storage.db_path} is held by {holder}: close it, then run again")
+        raise typer.Exit(1)
     instance = (
         DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else DagsterInstance.ephemeral()
     )

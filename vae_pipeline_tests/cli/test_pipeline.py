@@ -162,6 +162,7 @@ def test_ui_says_which_process_holds_the_duckdb_file(tmp_path, monkeypatch):
     try:
         assert holder.stdout.readline().strip() == b"holding"
         held = runner.invoke(app, ["ui", "--check"])
+        ran = runner.invoke(app, ["run", "--day", DAY])  # refused at once, not after 2 minutes
     finally:
         holder.kill()
         holder.wait()
@@ -170,6 +171,9 @@ def test_ui_says_which_process_holds_the_duckdb_file(tmp_path, monkeypatch):
     assert f"{db} is held by" in text and f"(PID {holder.pid})" in text
     assert "runs launched from the UI will wait for it, then fail" in text
     assert len(held.output.strip().splitlines()) <= 3
+    ran_text = ran.output.replace("\n", "")
+    assert ran.exit_code == 1 and f"{db} is held by" in ran_text, ran.output
+    assert f"(PID {holder.pid}): close it, then run again" in ran_text
     released = runner.invoke(app, ["ui", "--check"])  # the holder gone: free again
     assert released.exit_code == 0, released.output
 
