@@ -111,6 +111,7 @@ def run(
 
     from vae_pipeline.cli.days import check_day
     from vae_pipeline.cli.progress import RunFollower
+    from vae_pipeline.cli.ui import lock_holder
     from vae_pipeline.pipeline.definitions import build_definitions
     from vae_pipeline.pipeline.runner import materialise_day, report_path
 
@@ -119,8 +120,6 @@ def run(
     except (ValueError, RuntimeError) as exc:  # a bad --day, an unreadable file, a failed download
         _error(f"{exc}")
         raise typer.Exit(2) from None
-    from vae_pipeline.cli.ui import lock_holder
-
     holder = lock_holder(settings.storage.db_path) if settings.storage.io == "duckdb" else None
     if holder is not None:  # else every step would wait two minutes for the lock, then fail
         _error(f"{settings.storage.db_path} is held by {holder}: close it, then run again")
