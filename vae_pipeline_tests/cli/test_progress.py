@@ -20,10 +20,10 @@ from dagster import (
 )
 from rich.console import Console
 
-from vae_pipeline.cli.progress import RunFollower
+# Light imports only: the multiprocess executor re-imports this module in every step's process.
 from vae_pipeline.pipeline.checks import gate, gate_specs
-from vae_pipeline.pipeline.runner import with_log_level
 
+QUIET = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}  # what vae run passes
 PARTITIONS = StaticPartitionsDefinition(["good", "bad"])
 
 
@@ -54,6 +54,8 @@ def toy_job():
 
 
 def _follow(instance, launch):
+    from vae_pipeline.cli.progress import RunFollower
+
     buffer = io.StringIO()
     console = Console(file=buffer, width=200, force_terminal=False)
     with RunFollower(instance, console, poll_seconds=0.05) as follower:
@@ -66,8 +68,17 @@ def _in_process(instance, partition):
         instance=instance,
         partition_key=partition,
         raise_on_error=False,
-        run_config=with_log_level(None, "CRITICAL"),
+        run_config=QUIET,
     )
+
+
+def test_quiet_run_config_is_what_execute_run_builds():
+    from vae_pipeline.pipeline.runner import with_log_level
+
+    assert with_log_level(None, "critical") == QUIET
+    both = with_log_level({"ops": {"x": {}}}, "DEBUG")
+    assert both == {"ops": {"x": {}}, "loggers": {"console": {"config": {"log_level": "DEBUG"}}}}
+    assert with_log_level({"ops": {}}, None) == {"ops": {}}
 
 
 def test_one_line_per_step_in_process(capsys):
@@ -109,7 +120,7 @@ def test_follows_execute_job_on_a_persistent_instance(tmp_path):
                 reconstructable(toy_job),
                 instance,
                 tags={"dagster/partition": "good"},
-                run_config=with_log_level(None, "CRITICAL"),
+                run_config=QUIET,
             ) as result:
                 return result.success
 
