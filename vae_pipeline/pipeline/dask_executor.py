@@ -55,7 +55,9 @@ class PipelineDaskExecutor(DaskExecutor):
     cluster closed after its run."""
 
     def __init__(self, address: str | None, n_workers: int) -> None:
-        super().__init__("existing" if address else "local", {"address": address} if address else {})
+        super().__init__(
+            "existing" if address else "local", {"address": address} if address else {}
+        )
         self.address = address
         self.n_workers = int(n_workers)
 
@@ -69,13 +71,16 @@ class PipelineDaskExecutor(DaskExecutor):
             with dask.distributed.Client(self.address) as client:
                 yield from self._submit(client, plan_context, execution_plan)
             return
-        with LocalCluster(
-            n_workers=self.n_workers,
-            threads_per_worker=1,
-            processes=True,
-            dashboard_address=None,  # several runs (and tests) may start clusters at once
-            silence_logs=logging.WARNING,
-        ) as cluster, dask.distributed.Client(cluster) as client:
+        with (
+            LocalCluster(
+                n_workers=self.n_workers,
+                threads_per_worker=1,
+                processes=True,
+                dashboard_address=None,  # several runs (and tests) may start clusters at once
+                silence_logs=logging.WARNING,
+            ) as cluster,
+            dask.distributed.Client(cluster) as client,
+        ):
             yield from self._submit(client, plan_context, execution_plan)
 
     def _submit(self, client, plan_context, execution_plan):
