@@ -203,3 +203,18 @@ def test_dask_run_equals_the_default_run(two_runs):
         a = ModelStore(two_runs["default"]).records(name, day)
         b = ModelStore(two_runs["dask"]).records(name, day)
         assert len(a) == 1 and bytes(a["weights"].iloc[0]) == bytes(b["weights"].iloc[0]), name
+
+
+@pytest.mark.slow
+def test_dashboard_reads_the_parquet_root(two_runs, monkeypatch):
+    """The Streamlit app over the Dask run's Parquet root, no DuckDB file anywhere."""
+    from streamlit.testing.v1 import AppTest
+
+    for key, value in {**TINY, "IO": "parquet", "PARQUET_ROOT": str(two_runs["root"]),
+                       "DB": str(two_runs["data"] / "absent.duckdb")}.items():  # fmt: skip
+        monkeypatch.setenv(f"VAE_PIPELINE_{key}", value)
+    app = REPO / "vae_pipeline" / "dashboard.py"
+    at = AppTest.from_file(str(app), default_timeout=180).run()
+    assert not at.exception and not at.error, [e.value for e in [*at.exception, *at.error]]
+    assert len(at.get("plotly_chart")) >= 5
+    assert not (two_runs["data"] / "absent.duckdb").exists()
