@@ -43,4 +43,4 @@ export DAGSTER_PG_HOST=127.0.0.1 DAGSTER_PG_PORT=$port DAGSTER_PG_USER=postgres 
   DAGSTER_PG_DB=postgres VAE_PIPELINE_PG_TESTS=1
 timeout 540 $BIN/pytest -q -rP -m slow -p no:cacheprovider vae_pipeline_tests/pipeline/test_deploy.py -k postgres
 # The Dask executor over Parquet with this instance, compared with the DuckDB run (issue 15).
-timeout 1200 bash .ci/dask.sh
+timeout 2400 bash .ci/dask.sh
