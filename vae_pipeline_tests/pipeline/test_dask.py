@@ -124,6 +124,22 @@ def test_definitions_that_differ_from_the_environment_are_refused(tmp_path, monk
         execute_run(defs, [AssetKey("raw_returns")], partition_key=DAY)
 
 
+def test_without_dagster_home_runs_get_a_temporary_instance_removed_at_exit(tmp_path):
+    """What a Dask run of `vae run` uses when DAGSTER_HOME is unset: a persistent instance
+    (its workers reach it by reference) in a folder under the data folder, gone at exit."""
+    code = (
+        "import sys; from vae_pipeline.pipeline.runner import _temporary_instance as t; "
+        "i = t(sys.argv[1]); assert i is t(sys.argv[1]); "
+        "print(i.is_persistent, i.root_directory)"
+    )
+    proc = subprocess.run([sys.executable, "-c", code, str(tmp_path / "data")],
+                          capture_output=True, text=True, env=_env(tmp_path), timeout=120)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    persistent, home = proc.stdout.split()
+    assert persistent == "True" and Path(home).parent == tmp_path / "data"
+    assert Path(home).name.startswith(".dagster-run-") and not Path(home).exists()
+
+
 # -- the whole graph on a local Dask cluster over Parquet (slow) ------------------------
 @pytest.fixture(scope="module")
 def two_runs(tmp_path_factory):
