@@ -234,3 +234,18 @@ def test_dashboard_reads_the_parquet_root(two_runs, monkeypatch):
     assert not at.exception and not at.error, [e.value for e in [*at.exception, *at.error]]
     assert len(at.get("plotly_chart")) >= 5
     assert not (two_runs["data"] / "absent.duckdb").exists()
+
+
+def test_reports_land_in_the_storage_the_workers_share(tmp_path):
+    from vae_pipeline.report.html import report_file
+    from vae_pipeline_tests.conftest import tiny_settings
+
+    name = f"report_{DAY}.html"
+    duck = tiny_settings(tmp_path / "db" / "x.duckdb").storage
+    assert report_file(duck, DAY) == (tmp_path / "db" / "reports" / name).resolve()
+    lake = tiny_settings(tmp_path / "db" / "x.duckdb", io="parquet",
+                         parquet_root=str(tmp_path / "lake")).storage  # fmt: skip
+    assert report_file(lake, DAY) == (tmp_path / "lake" / "reports" / name).resolve()
+    bucket = tiny_settings(tmp_path / "db" / "x.duckdb", io="parquet",
+                           parquet_root="s3://bucket/vae").storage  # fmt: skip
+    assert report_file(bucket, DAY) == (tmp_path / "db" / "reports" / name).resolve()
