@@ -17,6 +17,7 @@ variable's name.
 
 from __future__ import annotations
 
+import importlib
 import os
 from collections.abc import Mapping
 from contextvars import ContextVar
@@ -123,6 +124,10 @@ class RuntimeSettings(_Group):
 
     executor: Literal["in_process", "multiprocess", "k8s", "celery", "dask"] = "in_process"
     max_concurrent: int = Field(2, ge=1, le=256, description="multiprocess executor's steps")
+    dask_address: str | None = Field(
+        None, description="Dask scheduler (tcp://host:8786) of executor=dask; none: a local cluster"
+    )
+    dask_workers: int = Field(2, ge=1, le=256, description="worker processes of a local cluster")
     schedule: Literal["stopped", "running"] = Field("stopped", description="daily schedule")
     # Dagster's console stream of the runs `vae run` / `vae backfill` launch (the commands
     # print one line per step themselves); DEBUG = every event, as `vae run --verbose`.
@@ -260,6 +265,7 @@ class PipelineSettings(BaseSettings):
                 f"{ENV_PREFIX}LATENT={self.model.latent_dim} must be below "
                 f"{ENV_PREFIX}N_NAMES={data.n_names}"
             )
+        _engine_installed(self.runtime.executor)
         if data.source == "csv" and data.prices_path is None:
             raise ValueError(f"source=csv needs {ENV_PREFIX}PRICES (a CSV or Parquet file)")
         if data.source == "yfinance" and not (data.tickers or data.universe_path):
@@ -312,6 +318,21 @@ class PipelineSettings(BaseSettings):
             winsor_low=d.winsor_low,
             winsor_high=d.winsor_high,
         )
+
+
+def _engine_installed(executor: str) -> None:
+    """The distributed executors (``k8s``, ``celery``, ``dask``) are optional extras: a missing
+    one fails here, at load, in one line, instead of deep in the definitions (or never: a run
+    must not quietly execute in-process)."""
+    if executor in ("in_process", "multiprocess"):
+        return
+    try:
+        importlib.import_module(f"dagster_{executor}")
+    except ImportError as exc:
+        raise ValueError(
+            f"{ENV_PREFIX}EXECUTOR={executor} needs dagster-{executor} ({exc}): "
+            f"pip install 'vae_pipeline[{executor}]'"
+        ) from None
 
 
 def _describe(error: dict) -> str:

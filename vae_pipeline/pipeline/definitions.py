@@ -7,7 +7,7 @@ import warnings
 from dagster import BetaWarning, Definitions
 
 from vae_pipeline.pipeline.assets import build_assets
-from vae_pipeline.pipeline.executors import pipeline_executor
+from vae_pipeline.pipeline.executors import executor_for
 from vae_pipeline.pipeline.io_managers import io_managers_for
 from vae_pipeline.pipeline.partitions import trading_day_partitions
 from vae_pipeline.pipeline.resources import DataSourceResource, TrainingResource
@@ -32,7 +32,7 @@ def build_definitions(
             category=BetaWarning,
         )
         assets = build_assets(partitions, settings)
-    executor = pipeline_executor(settings.runtime.executor, settings.runtime.max_concurrent)
+    executor = executor_for(settings.runtime)
     job = daily_refit_job(partitions, executor)
     settings.storage.db_path.parent.mkdir(parents=True, exist_ok=True)
     return Definitions(

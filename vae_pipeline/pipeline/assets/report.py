@@ -1,13 +1,11 @@
 """Report: one self-contained HTML page per partition, built from what is stored; and the beta
 sweep, the one figure that needs training, as an on-demand asset of its own.
 
-The page lands in ``<db folder>/reports/report_<day>.html`` (plotly.js inlined: it opens
+The page lands in ``<db folder or Parquet root>/reports/report_<day>.html`` (plotly.js inlined: it opens
 offline), with one small file per figure under ``reports/figures/`` for the Dagster UI. It
 reads the store directly (partition-filtered reads of eight tables plus every scored
 partition, on either backend); the ``deps`` keep the lineage. It trains nothing.
 """
-
-from pathlib import Path
 
 import pandas as pd
 from dagster import (
@@ -34,7 +32,7 @@ from vae_pipeline.pipeline.partitions import evaluation_window
 from vae_pipeline.pipeline.window_store import WindowStore
 from vae_pipeline.report.build import build_report, report_page
 from vae_pipeline.report.data import read_partition
-from vae_pipeline.report.html import write_figure_files, write_report
+from vae_pipeline.report.html import report_file, write_figure_files, write_report
 from vae_pipeline.store.factory import store_for
 
 SAME_DAY = [
@@ -49,11 +47,6 @@ SAME_DAY = [
 ]
 # Materialised on request only (it trains one model per beta): never part of the daily refit.
 ON_DEMAND = ["beta_sweep"]
-
-
-def report_file(db_path: Path, day) -> Path:
-    """Where partition ``day``'s report lands: beside the DuckDB file, under ``reports/``."""
-    return Path(db_path).resolve().parent / "reports" / f"report_{pd.Timestamp(day):%Y-%m-%d}.html"
 
 
 def build(partitions, settings) -> list:
@@ -80,7 +73,7 @@ def build(partitions, settings) -> list:
         data = read_partition(store_for(settings), day)
         result = build_report(data, seed=settings.seed)
         path = write_report(
-            report_file(settings.storage.db_path, day),
+            report_file(settings.storage, day),
             report_page(result, lead=f"partition {day:%Y-%m-%d}, source {settings.data.source}"),
         )
         figures = write_figure_files(path.parent / "figures", f"{day:%Y-%m-%d}", result.figures)
