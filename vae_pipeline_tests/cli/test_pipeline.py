@@ -52,7 +52,7 @@ def test_run_on_parquet_storage_finishes_with_its_report(tmp_path, monkeypatch):
     monkeypatch.delenv("DAGSTER_HOME", raising=False)
     result = runner.invoke(app, ["run", "--day", DAY])
     assert result.exit_code == 0, result.output
-    report = tmp_path / "db" / "reports" / f"report_{DAY}.html"
+    report = tmp_path / "lake" / "reports" / f"report_{DAY}.html"  # under the shared root
     assert report.exists() and report.stat().st_size > 10_000
     assert "Min-variance scorecard" in result.output and str(tmp_path / "lake") in result.output
     assert (tmp_path / "lake" / "trained_vae" / f"{DAY}.parquet").exists()

@@ -178,4 +178,7 @@ def fit_model_range(
     optimiser's noise)."""
     if len(windows) != len(regimes):
         raise ValueError(f"{len(windows)} windows but {len(regimes)} regime label arrays")
-    return [fit_model(key, w, r, config, progress=progress) for w, r in zip(windows, regimes, strict=True)]
+    return [
+        fit_model(key, w, r, config, progress=progress)
+        for w, r in zip(windows, regimes, strict=True)
+    ]
