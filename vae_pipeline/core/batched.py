@@ -107,7 +107,12 @@ class _Step(nn.Module):
 
     def __init__(self, model: VAE, beta: float, prior_scale: float, generator) -> None:
         super().__init__()
-        self.model, self.beta, self.prior_scale, self.generator = model, beta, prior_scale, generator
+        self.model, self.beta, self.prior_scale, self.generator = (
+            model,
+            beta,
+            prior_scale,
+            generator,
+        )
         # The expansion of the loss classes, for the MLP decoder too (its last layer is linear in
         # its hidden layer): the generic loss's (B, T, N) elementwise passes cost more than the
         # batched matrix products at N = 500 (measured: 36 % of a vae_mlp step in aten::mul);
@@ -147,7 +152,9 @@ class _Batch:
     def keep(self, rows: torch.Tensor) -> None:
         """Keep only the models at ``rows`` (parameters and Adam moments)."""
         old = self.opt
-        new_params = {k: v.detach()[rows].clone().requires_grad_(True) for k, v in self.params.items()}
+        new_params = {
+            k: v.detach()[rows].clone().requires_grad_(True) for k, v in self.params.items()
+        }
         new_opt = _adam(list(new_params.values()), self.lr)
         for k in self.names:
             state = old.state.get(self.params[k])
@@ -183,7 +190,7 @@ def train_batched(
     shapes = {_as_frame_values(w).shape for w in windows}
     if len(shapes) != 1:
         raise ValueError(f"a batch needs windows of one shape, got {sorted(shapes)}")
-    (T, N), = shapes
+    ((T, N),) = shapes
     if isinstance(windows[0], pd.DataFrame):
         cols = list(windows[0].columns)
         if any(list(w.columns) != cols for w in windows):

@@ -105,7 +105,9 @@ def test_em_headline_range_equals_one_day_fits(name):
         assert res.config.latent_dim == one.config.latent_dim
         assert res.heldout_elbo == one.heldout_elbo
         assert res.regime_pooling == one.regime_pooling
-        for a, b in zip(one.model.state_dict().values(), res.model.state_dict().values()):
+        for a, b in zip(
+            one.model.state_dict().values(), res.model.state_dict().values(), strict=True
+        ):
             torch.testing.assert_close(b, a, atol=0, rtol=0)
 
 

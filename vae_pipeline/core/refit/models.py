@@ -14,8 +14,8 @@ from dataclasses import dataclass, replace
 import numpy as np
 import pandas as pd
 
-from vae_pipeline.core.covariance import REGISTRY, ModelKey, model_keys
 from vae_pipeline.core.batched import batchable, train_batched
+from vae_pipeline.core.covariance import REGISTRY, ModelKey, model_keys
 from vae_pipeline.core.training import (
     TrainConfig,
     TrainResult,
@@ -218,8 +218,10 @@ def fit_model_range(
         return []
     labels = _range_conditions(key, list(regimes))
     n_cond = [condition_count(r) for r in labels] if labels is not None else [0] * len(windows)
-    headline = config.fit == "converged" and not config.val_fraction and any(
-        model_is_headline(config, c) or model_is_headline_cvae(config, c) for c in n_cond
+    headline = (
+        config.fit == "converged"
+        and not config.val_fraction
+        and any(model_is_headline(config, c) or model_is_headline_cvae(config, c) for c in n_cond)
     )
     if headline:
         return _em_fits(key, windows, labels, n_cond, config, progress)
