@@ -107,11 +107,13 @@ def measure(n: int, windows: int, one_windows: int, rate_epochs: int, matmul: fl
             "speedup": one_s / ranged_s,
             "windows": count,
             "epochs_mean": float(np.mean([len(r.history) for r in ranged])),
-            "max_weight_diff": max(max_weight_diff(o, r) for o, r in zip(one, ranged, strict=True)),
+            "max_weight_diff": max(
+                max_weight_diff(o, r) for o, r in zip(one, ranged[: len(one)], strict=True)
+            ),
             "same_stop": all(
                 (o.best_epoch, o.stop_reason, len(o.history))
                 == (r.best_epoch, r.stop_reason, len(r.history))
-                for o, r in zip(one, ranged, strict=True)
+                for o, r in zip(one, ranged[: len(one)], strict=True)
             ),
         }
         if not em:  # the batched step's FLOP rate: fixed epochs, every window training
