@@ -74,7 +74,8 @@ def umap_2d(x: np.ndarray, seed: int = 42, n_epochs: int = UMAP_EPOCHS) -> np.nd
     reducer = umap.UMAP(
         n_components=2,
         n_neighbors=k,
-        init="pca",
+        # PCA start needs two loading columns; one latent has a 1-D layout only (seeded random)
+        init="pca" if x.shape[1] >= 2 else "random",
         n_epochs=n_epochs,
         random_state=seed,
         n_jobs=1,

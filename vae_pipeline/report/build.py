@@ -63,6 +63,11 @@ FIGURES = {
 }
 
 
+# The sections every stored partition draws (the beta trade-off needs an on-demand beta_sweep,
+# the true-factor recovery a synthetic source): the report asset's check requires them.
+REQUIRED_SECTIONS = [key for key in FIGURES if key not in ("beta_tradeoff", "factor_recovery")]
+
+
 @dataclass
 class Report:
     """What the HTML writer, the asset metadata and the app need."""

@@ -104,6 +104,9 @@ def test_umap_maps_a_handful_of_names():
     rng = np.random.default_rng(42)
     coords, used = embed_2d(pd.DataFrame(rng.normal(size=(6, 3))), method="umap")
     assert used == "umap" and coords.shape == (6, 2) and np.isfinite(coords.to_numpy()).all()
+    # one latent (a model that kept a single factor): no PCA start, still a finite 2-D map
+    coords, used = embed_2d(pd.DataFrame(rng.normal(size=(20, 1))), method="umap")
+    assert used == "umap" and coords.shape == (20, 2) and np.isfinite(coords.to_numpy()).all()
 
 
 def test_silhouette_separates_sectors(sector_world):

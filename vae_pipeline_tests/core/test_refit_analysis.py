@@ -24,12 +24,12 @@ from vae_pipeline.core.refit import (
     ANOMALY_REPORT_COLUMNS,
     INTERPRETATION_COLUMNS,
     embed_stocks,
-    stock_maps,
     evaluate_anomalies,
     evaluate_flags,
     interpret_factors,
     latent_means,
     model_errors,
+    stock_maps,
 )
 from vae_pipeline.core.synthetic import generate_panel
 from vae_pipeline.core.training import TrainConfig, train_vae

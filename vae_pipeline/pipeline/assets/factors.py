@@ -11,16 +11,19 @@ from vae_pipeline.core.training import TrainResult
 from vae_pipeline.pipeline.assets.common import (
     DUCKDB_POOL,
     HISTORY_CHECK,
+    OWNERS,
     PARTITION_COLUMN,
+    catalog_tags,
     holiday_results,
     markdown_table,
     missing_history,
+    storage_kind,
     trading_partition,
     window_deps,
     with_date,
 )
 from vae_pipeline.pipeline.assets.truth import has_truth, truth_deps
-from vae_pipeline.pipeline.checks import gate, gate_specs
+from vae_pipeline.pipeline.checks import gate, gate_specs, interpretation_problems
 from vae_pipeline.pipeline.partitions import training_window
 from vae_pipeline.pipeline.resources import DataSourceResource, TrainingResource
 from vae_pipeline.pipeline.window_store import WindowStore
@@ -33,16 +36,19 @@ EMBEDDING_COLUMNS = ["ticker", "sector", "x", "y", "method"]
 def build(partitions, settings) -> list:
     window = training_window(settings)
     window_days = settings.evaluation.window
+    storage = storage_kind(settings)
 
     @asset(
         partitions_def=partitions,
         group_name="factors",
         metadata=PARTITION_COLUMN,
         ins={"trained_vae": AssetIn(), "standardised_panel": AssetIn()},
-        check_specs=gate_specs("latent_factors", ["latents_finite"]),
+        check_specs=gate_specs("latent_factors", ["latents_finite"], partitions=partitions),
         output_required=False,
         pool=DUCKDB_POOL,
-        kinds={"pytorch", "duckdb"},
+        kinds={"pytorch", storage, "pandas"},
+        owners=OWNERS,
+        tags=catalog_tags("analytics"),
     )
     def latent_factors(
         context: AssetExecutionContext,
@@ -80,10 +86,14 @@ def build(partitions, settings) -> list:
         metadata=PARTITION_COLUMN,
         ins={"latent_factors": AssetIn(), "standardised_panel": AssetIn()},
         deps=[*window_deps(window, "market_observables"), *truth_deps(settings)],
-        check_specs=gate_specs("factor_interpretation", [HISTORY_CHECK]),
+        check_specs=gate_specs(
+            "factor_interpretation", ["interpretation_valid", HISTORY_CHECK], partitions=partitions
+        ),
         pool=DUCKDB_POOL,
         output_required=False,
-        kinds={"scikitlearn", "duckdb"},
+        kinds={"scikitlearn", storage, "pandas"},
+        owners=OWNERS,
+        tags=catalog_tags("analytics"),
     )
     def factor_interpretation(
         context: AssetExecutionContext,
@@ -93,9 +103,10 @@ def build(partitions, settings) -> list:
         latent_factors: pd.DataFrame,
         standardised_panel: pd.DataFrame,
     ):
-        """|corr| of each latent with the market, the volatility index and the macro slope
-        (levels and daily changes); on synthetic data, the R^2 of each true factor on all
-        latents, with PCA(k) and factor analysis(k) on the same window beside it."""
+        """What each latent factor means: its |corr| with the market, the volatility index and
+        the macro slope (levels and daily changes); on synthetic data also the R^2 of each true
+        factor on all latents, with PCA(k) and factor analysis(k) on the same window beside it.
+        Refused when a |corr| or R^2 leaves [0, 1] or a latent lacks its one row per target."""
         if (day := trading_partition(context)) is None:
             yield from holiday_results(context)
             return
@@ -126,17 +137,23 @@ def build(partitions, settings) -> list:
             metadata.update({f"recovery_r2_{f}": v for f, v in result.recovery_r2["vae"].items()})
         frame = result.rows
         frame = with_date(frame, day, INTERPRETATION_COLUMNS)
-        yield from gate(context, frame, {HISTORY_CHECK: []}, metadata)
+        problems = {
+            "interpretation_valid": interpretation_problems(frame, latent_factors["latent"]),
+            HISTORY_CHECK: [],
+        }
+        yield from gate(context, frame, problems, metadata)
 
     @asset(
         partitions_def=partitions,
         group_name="factors",
         metadata=PARTITION_COLUMN,
         ins={"latent_factors": AssetIn(), "standardised_panel": AssetIn()},
-        check_specs=gate_specs("stock_embedding", ["embedding_finite"]),
+        check_specs=gate_specs("stock_embedding", ["embedding_finite"], partitions=partitions),
         output_required=False,
         pool=DUCKDB_POOL,
-        kinds={"scikitlearn", "duckdb"},
+        kinds={"umap", "scikitlearn", storage},
+        owners=OWNERS,
+        tags=catalog_tags("analytics"),
     )
     def stock_embedding(
         context: AssetExecutionContext,
@@ -146,8 +163,10 @@ def build(partitions, settings) -> list:
         latent_factors: pd.DataFrame,
         standardised_panel: pd.DataFrame,
     ):
-        """Each stock's loadings on the latent factors, mapped to 2-D (PCA by default, UMAP
-        when configured and installed), with its sector and the sector silhouette score."""
+        """The stock map: each stock's loadings on the latent factors drawn in 2-D by UMAP
+        (``VAE_PIPELINE_EMBEDDING``: umap by default, or pca), with its sector; a UMAP map is
+        stored beside the PCA map of the same loadings (the ``method`` column), and the
+        metadata gives each one's sector silhouette and the seconds the maps took."""
         if (day := trading_partition(context)) is None:
             yield from holiday_results(context)
             return
