@@ -38,6 +38,7 @@ ASSET_NODES = """
     tags { key value }
     opVersion
     isPartitioned
+    dependencyKeys { path }
     assetChecksOrError {
       ... on AssetChecks {
         checks {
@@ -90,6 +91,18 @@ def pipeline_env(dagster_home: Path, variables: Mapping[str, str]) -> dict[str, 
             **variables}  # fmt: skip
 
 
+def lineage_url(url: str, groups: list[str]) -> str:
+    """The global asset lineage with ``groups`` expanded (the UI collapses every group of a
+    graph this size; its ``expanded`` query parameter names the open ones)."""
+    return f"{url}/asset-groups?expanded=" + ",".join(f"global@global:{g}" for g in groups)
+
+
+def dismiss_community_prompt(page) -> None:
+    """Mark the UI's first-visit "Join the Dagster community" dialog as seen (it would cover
+    a screenshot); the UI keeps that in the browser's local storage."""
+    page.evaluate("window.localStorage.setItem('communityNux', '1')")
+
+
 def _executable(name: str) -> str:
     found = Path(sys.executable).with_name(name)
     return str(found) if found.exists() else name
@@ -115,7 +128,9 @@ def webserver(env: Mapping[str, str], startup_s: float = 180) -> Iterator[str]:
         deadline = time.monotonic() + startup_s
         while True:
             if proc.poll() is not None:
-                raise RuntimeError(f"dagster-webserver exited: {Path(log.name).read_text()[-3000:]}")
+                raise RuntimeError(
+                    f"dagster-webserver exited: {Path(log.name).read_text()[-3000:]}"
+                )
             try:
                 with urllib.request.urlopen(f"{url}/server_info", timeout=5):
                     pass

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
-from dagster import DagsterInstance
+from dagster import AssetKey, DagsterInstance
 
 from vae_pipeline.pipeline.assets.models import MODEL_KEYS, model_asset_name, model_code_version
 from vae_pipeline.pipeline.definitions import build_definitions
@@ -19,7 +19,14 @@ from vae_pipeline.pipeline.runner import materialise_day
 from vae_pipeline.store.factory import store_for
 from vae_pipeline_tests.browser import Page, chromium_path
 from vae_pipeline_tests.conftest import DAY, tiny_settings
-from vae_pipeline_tests.dagster_ui import asset_nodes, graphql, pipeline_env, webserver
+from vae_pipeline_tests.dagster_ui import (
+    asset_nodes,
+    dismiss_community_prompt,
+    graphql,
+    lineage_url,
+    pipeline_env,
+    webserver,
+)
 
 pytestmark = [
     pytest.mark.slow,
@@ -81,7 +88,9 @@ def test_catalog_shows_every_asset_with_kinds_owner_tags_and_checks(ui):
     graph = defs.resolve_asset_graph()
     assert set(nodes) == {k.to_user_string() for k in graph.get_all_asset_keys()}
     checks = {
-        key.to_user_string(): {spec.name for spec in assets_def.check_specs if spec.asset_key == key}
+        key.to_user_string(): {
+            spec.name for spec in assets_def.check_specs if spec.asset_key == key
+        }
         for assets_def in graph.assets_defs
         for key in assets_def.keys
     }
@@ -135,7 +144,7 @@ def test_scorecard_and_horse_race_are_table_metadata(ui):
         assert len(entries[label]["table"]["records"]) >= 8  # one row per estimator
     race = graphql(
         url,
-        "{ assetOrError(assetKey: {path: [\"horse_race\"]}) { ... on Asset {"
+        '{ assetOrError(assetKey: {path: ["horse_race"]}) { ... on Asset {'
         " assetMaterializations(limit: 1) { metadataEntries { label __typename } } } } }",
     )
     (mat,) = race["assetOrError"]["assetMaterializations"]
@@ -156,12 +165,31 @@ def test_the_stock_map_is_umap_with_its_pca_baseline(ui):
     assert {"silhouette_umap", "silhouette_pca", "embed_seconds"} <= set(entries)
 
 
-def test_lineage_and_catalog_render_every_asset_in_chromium(ui):
+def test_lineage_edges_are_the_definitions(ui):
+    _, _, defs, nodes = ui
+    graph = defs.resolve_asset_graph()
+    for name, node in nodes.items():
+        upstream = {"/".join(k["path"]) for k in node["dependencyKeys"]}
+        expected = {k.to_user_string() for k in graph.get(AssetKey(name)).parent_keys}
+        assert upstream == expected, name
+
+
+def test_catalog_lineage_and_checks_render_in_chromium(ui):
     url, _, _, nodes = ui
     names = sorted(nodes)
+    groups = sorted({node["groupName"] for node in nodes.values()})
     with Page(width=1800, height=2400) as page:
-        page.goto(f"{url}/assets")
-        text = page.wait_for(names[:5], timeout=120)
-        assert "quant-research" in text or "Owner" in text
-        page.goto(f"{url}/asset-groups")
-        page.wait_for(names, timeout=120)
+        page.goto(f"{url}/assets")  # the catalog: one row per asset with its group
+        page.wait_for([*names, *groups], timeout=120)
+        dismiss_community_prompt(page)
+        # the global lineage with every group expanded: a virtualised canvas that draws only
+        # the nodes in view and middle-truncates long names, so not every name is in the DOM
+        page.goto(lineage_url(url, groups))
+        text = page.wait_for([*groups, "raw_returns", "standardised_panel", "report"], 120)
+        assert sum(name in text for name in names) >= 10
+        # an asset's Checks tab: each gate with its latest result and the partition it judged
+        page.goto(f"{url}/assets/factor_interpretation?view=checks")
+        text = page.wait_for(["interpretation_valid", "history_complete", "Partition"], 120)
+        assert "Succeeded" in text and DAY in text
+        page.goto(f"{url}/assets/report?view=checks")
+        page.wait_for(["report_complete", "Succeeded"], timeout=120)
