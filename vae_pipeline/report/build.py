@@ -112,7 +112,7 @@ def regime_shift_figure(data: PartitionData, seed: int = 42) -> go.Figure:
     return figures.cvae_regime_shift(cov0, cov1, tickers)
 
 
-def stock_maps(data: PartitionData) -> dict[str, pd.DataFrame]:
+def stored_maps(data: PartitionData) -> dict[str, pd.DataFrame]:
     """method -> stored map (ticker, x, y, sector): the headline map first, then its PCA
     baseline when one is stored; empty when no map is stored."""
     frames = [data.embedding, data.embedding_baseline]
@@ -145,7 +145,7 @@ def build_report(data: PartitionData, seed: int = 42) -> Report:
     figs["correlation_heatmap"] = figures.correlation_heatmap(data.abs_corr)
     if not data.recovery.empty:
         figs["factor_recovery"] = figures.factor_recovery(data.recovery)
-    maps = stock_maps(data)
+    maps = stored_maps(data)
     if maps:
         scores = {method: map_silhouette(frame) for method, frame in maps.items()}
         figs["embedding_map"] = figures.embedding_maps(maps, scores)
