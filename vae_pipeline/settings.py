@@ -88,7 +88,9 @@ class ModelSettings(_Group):
     warm_start: bool = Field(False, description="warm-start refits from the previous partition")
     warm_epochs: int = Field(100, ge=1, le=100000, description="epochs of a warm-started refit")
     warm_lr: float = Field(1e-2, gt=0.0, le=10.0, description="Adam learning rate of a warm refit")
-    embedding: Literal["pca", "umap", "auto"] = Field("pca", description="stock map method")
+    embedding: Literal["umap", "pca", "auto"] = Field(
+        "umap", description="stock map: umap (default), pca, or auto (umap if installed)"
+    )
 
 
 class EvaluationSettings(_Group):

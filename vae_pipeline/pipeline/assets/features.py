@@ -6,9 +6,12 @@ from vae_pipeline.core.panel import window_panel
 from vae_pipeline.core.standardise import SCALER_COLUMNS, scaler_frame
 from vae_pipeline.pipeline.assets.common import (
     DUCKDB_POOL,
+    OWNERS,
     PARTITION_COLUMN,
+    catalog_tags,
     holiday_results,
     missing_history,
+    storage_kind,
     trading_partition,
     window_deps,
     with_date,
@@ -29,10 +32,12 @@ def build(partitions, settings) -> list:
         group_name="features",
         metadata=PARTITION_COLUMN,
         deps=window_deps(training_window(settings), "raw_returns"),
-        check_specs=gate_specs("standardised_panel", CHECKS),
+        check_specs=gate_specs("standardised_panel", CHECKS, partitions=partitions),
         output_required=False,
         pool=DUCKDB_POOL,
-        kinds={"pandas", "duckdb"},
+        kinds={storage_kind(settings), "pandas"},
+        owners=OWNERS,
+        tags=catalog_tags("features"),
     )
     def standardised_panel(
         context: AssetExecutionContext,

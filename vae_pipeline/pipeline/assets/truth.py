@@ -11,8 +11,11 @@ from dagster import AssetDep, AssetExecutionContext, asset
 from vae_pipeline.core.truth import TRUTH_COLUMNS
 from vae_pipeline.pipeline.assets.common import (
     DUCKDB_POOL,
+    OWNERS,
     PARTITION_COLUMN,
+    catalog_tags,
     holiday_results,
+    storage_kind,
     trading_partition,
     with_date,
 )
@@ -40,10 +43,12 @@ def build(partitions, settings) -> list:
         partitions_def=partitions,
         group_name="ingest",
         metadata=PARTITION_COLUMN,
-        check_specs=gate_specs(NAME, ["truth_consistent"]),
+        check_specs=gate_specs(NAME, ["truth_consistent"], partitions=partitions),
         output_required=False,
         pool=DUCKDB_POOL,
-        kinds={"duckdb"},
+        kinds={storage_kind(settings), "pandas"},
+        owners=OWNERS,
+        tags=catalog_tags("raw"),
     )
     def ground_truth(context: AssetExecutionContext, source: DataSourceResource):
         """The synthetic panel's truth as of the close of day d: true loadings, factor and
