@@ -27,9 +27,10 @@ run: setup
 test: setup
 	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-2} $(BIN)/pytest -q
 
-## ui: the Dagster UI on http://127.0.0.1:3000 (lineage, checks, launchpad, schedules)
+## ui: the Dagster UI on http://127.0.0.1:3000 (lineage, checks, launchpad, schedules);
+## `vae ui` first says when another process holds the DuckDB file
 ui: setup
-	$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
+	$(BIN)/vae ui --port 3000
 
 validate: setup
 	$(BIN)/dagster definitions validate -w workspace.yaml

@@ -219,6 +219,15 @@ def backfill(table: Table, sizes: list[int], days: list[int], raw: list) -> None
                       "", "", f"<= {limit:.0f}x", ratio <= limit)  # fmt: skip
 
 
+def batched(table: Table, quick: bool, raw: list) -> None:
+    print(f"[batched] training across windows, {load()}", flush=True)
+    out = subprocess_json("bench_batched_training.py", *(["--quick"] if quick else []))
+    raw.append(out)
+    for name, t in out["targets"].items():
+        value = f"{t['share']:.0%}" if "share" in t else f"{t['minutes']:.1f} min"
+        table.add("batched", name, value, "", "", f"{t['target']}", t["met"])
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="60,500,1000,3000")
@@ -229,7 +238,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--backfill", default="1,21,250", help="new days per backfill case ('': skip)")
     parser.add_argument("--quick", action="store_true", help="N = 60, 500; backfills of 1 and 21 days")
     parser.add_argument("--skip", nargs="*", default=[],
-                        help="sections to skip: estimators training refit backfill")
+                        help="sections to skip: estimators training batched refit backfill")
     parser.add_argument("--raw", default=None, help="write the raw JSON records here")
     args = parser.parse_args(argv)
     sizes = [60, 500] if args.quick else [int(v) for v in args.sizes.split(",")]
@@ -248,6 +257,8 @@ def main(argv: list[str] | None = None) -> None:
         estimators(table, 3000 if not args.quick else 1000, 2520)
     if "training" not in args.skip:
         training(table, [n for n in sizes if n >= 60], gflops, torch_gflops)
+    if "batched" not in args.skip:
+        batched(table, args.quick, raw)
     if "refit" not in args.skip:
         refits(table, sizes, instances, raw, [v for v in args.big_instances.split(",") if v])
     if "backfill" not in args.skip and args.backfill:

@@ -1,14 +1,18 @@
-"""Screenshots of the HTML report and the in-browser demo with headless Chromium.
+"""Screenshots of the HTML report, the in-browser demo and the Dagster UI with headless Chromium.
 
     .venv/bin/python scripts/screenshots.py                     # -> /tmp/screenshots
     .venv/bin/python scripts/screenshots.py out/ --report data/reports/report_2024-06-03.html
     .venv/bin/python scripts/screenshots.py out/ --url http://127.0.0.1:8501 --wait-for "read at"
+    .venv/bin/python scripts/screenshots.py out/ --dagster      # + lineage, catalog, checks
 
 Writes ``<name>.png`` (the whole page, trailing blank space trimmed) and ``<name>_top.png``
 (the first screen) for the report (default: the newest ``reports/report_*.html`` beside the
 DuckDB file of ``VAE_PIPELINE_DB``) and for ``dashboard.html``, rendered offline (no host
 name resolves); ``--url`` pages (``page1.png``, ...) are shot once their content settled.
-Images are outputs: never commit them.
+``--dagster`` starts ``dagster-webserver`` on this environment's instance (``DAGSTER_HOME``,
+after ``make run``) and pipeline (``VAE_PIPELINE_*``) and shoots the global lineage with every
+group open (``dagster_lineage.png``), the catalog (``dagster_catalog.png``) and the stock
+map's checks (``dagster_checks.png``). Images are outputs: never commit them.
 """
 
 from __future__ import annotations
@@ -29,7 +33,7 @@ FULL_HEIGHT = 12000  # taller than any page here; the blank tail is trimmed
 def newest_report() -> Path | None:
     from vae_pipeline.settings import PipelineSettings
 
-    folder = PipelineSettings.from_env().db_path.resolve().parent / "reports"
+    folder = PipelineSettings.from_env().storage.db_path.resolve().parent / "reports"
     pages = sorted(folder.glob("report_*.html"), key=lambda p: p.stat().st_mtime)
     return pages[-1] if pages else None
 
@@ -78,6 +82,41 @@ def shoot_live(
         return [page.screenshot(out / f"{name}.png")]
 
 
+def shoot_dagster(out: Path, settle_s: float = 8) -> list[Path]:
+    """The Dagster UI of this environment's instance: lineage (every group open), catalog and
+    one asset's checks, each once its asset names are on the page."""
+    import os
+    import time
+
+    from vae_pipeline_tests.dagster_ui import (
+        asset_nodes,
+        dismiss_community_prompt,
+        lineage_url,
+        webserver,
+    )
+
+    if not os.environ.get("DAGSTER_HOME"):
+        raise SystemExit("--dagster needs DAGSTER_HOME (the instance `make run` wrote to)")
+    shots = []
+    with webserver(dict(os.environ)) as url:
+        nodes = asset_nodes(url)
+        groups = sorted({node["groupName"] for node in nodes.values()})
+        with Page(width=2200, height=2000) as page:
+            page.goto(f"{url}/assets")
+            page.wait_for(sorted(nodes)[:5], timeout=120)
+            dismiss_community_prompt(page)
+            for name, target, needles in (
+                ("dagster_lineage", lineage_url(url, groups), groups),
+                ("dagster_catalog", f"{url}/assets", sorted(nodes)[:5]),
+                ("dagster_checks", f"{url}/assets/stock_embedding?view=checks", ["Checks"]),
+            ):
+                page.goto(target)
+                page.wait_for(needles, timeout=120)
+                time.sleep(settle_s)  # the graph lays out and the status dots fill in
+                shots.append(page.screenshot(out / f"{name}.png"))
+    return shots
+
+
 def main(argv: list[str] | None = None) -> list[Path]:
     parser = argparse.ArgumentParser(description="Headless-Chromium screenshots of the pages.")
     parser.add_argument("out", nargs="?", type=Path, default=Path("/tmp/screenshots"))
@@ -91,6 +130,9 @@ def main(argv: list[str] | None = None) -> list[Path]:
         help="text a --url page must show first (the Streamlit app: 'read at')",
     )
     parser.add_argument("--budget-ms", type=int, default=20000, help="page time for scripts")
+    parser.add_argument(
+        "--dagster", action="store_true", help="also shoot the Dagster UI (needs DAGSTER_HOME)"
+    )
     args = parser.parse_args(argv)
     if chromium_path() is None:
         raise SystemExit("chromium is not installed (Debian: apt-get install chromium)")
@@ -105,6 +147,8 @@ def main(argv: list[str] | None = None) -> list[Path]:
         written += shoot("dashboard", args.dashboard, args.out, True, args.budget_ms)
     for i, url in enumerate(args.url):
         written += shoot_live(f"page{i + 1}", url, args.out, args.wait_for)
+    if args.dagster:
+        written += shoot_dagster(args.out)
     for path in written:
         print(path)
     if not written:

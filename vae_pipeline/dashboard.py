@@ -67,7 +67,7 @@ def main() -> None:
     store = _store()
     db = store.describe()
     if not store.exists():
-        st.info(f"No data at `{db}` yet: run `make run` (or `vae run`) first.")
+        st.info(f"No data at `{db}` yet: run `make run` (or `vae run`) first, then reload.")
         st.stop()
     try:
         days = load_days(db)
@@ -75,7 +75,7 @@ def main() -> None:
         st.warning(f"Could not read `{db}` right now ({exc}); reload in a moment.")
         st.stop()
     if not days:
-        st.info(f"Nothing materialised in `{db}` yet: run `make run` first.")
+        st.info(f"Nothing materialised in `{db}` yet: run `make run` first, then reload.")
         st.stop()
 
     with st.sidebar:

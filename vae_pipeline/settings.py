@@ -17,6 +17,7 @@ variable's name.
 
 from __future__ import annotations
 
+import importlib
 import os
 from collections.abc import Mapping
 from contextvars import ContextVar
@@ -25,7 +26,14 @@ from typing import Any, Literal
 
 import pandas as pd
 from dotenv import dotenv_values
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
@@ -80,7 +88,9 @@ class ModelSettings(_Group):
     warm_start: bool = Field(False, description="warm-start refits from the previous partition")
     warm_epochs: int = Field(100, ge=1, le=100000, description="epochs of a warm-started refit")
     warm_lr: float = Field(1e-2, gt=0.0, le=10.0, description="Adam learning rate of a warm refit")
-    embedding: Literal["pca", "umap", "auto"] = Field("pca", description="stock map method")
+    embedding: Literal["umap", "pca", "auto"] = Field(
+        "umap", description="stock map: umap (default), pca, or auto (umap if installed)"
+    )
 
 
 class EvaluationSettings(_Group):
@@ -116,7 +126,21 @@ class RuntimeSettings(_Group):
 
     executor: Literal["in_process", "multiprocess", "k8s", "celery", "dask"] = "in_process"
     max_concurrent: int = Field(2, ge=1, le=256, description="multiprocess executor's steps")
+    dask_address: str | None = Field(
+        None, description="Dask scheduler (tcp://host:8786) of executor=dask; none: a local cluster"
+    )
+    dask_workers: int = Field(2, ge=1, le=256, description="worker processes of a local cluster")
     schedule: Literal["stopped", "running"] = Field("stopped", description="daily schedule")
+    # Dagster's console stream of the runs `vae run` / `vae backfill` launch (the commands
+    # print one line per step themselves); DEBUG = every event, as `vae run --verbose`.
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = Field(
+        "CRITICAL", description="Dagster console log level of vae run (DEBUG: every event)"
+    )
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper(cls, value: Any) -> Any:
+        return value.strip().upper() if isinstance(value, str) else value
 
 
 # group -> model; field -> its environment variable (suffix after VAE_PIPELINE_), where the
@@ -243,6 +267,7 @@ class PipelineSettings(BaseSettings):
                 f"{ENV_PREFIX}LATENT={self.model.latent_dim} must be below "
                 f"{ENV_PREFIX}N_NAMES={data.n_names}"
             )
+        _engine_installed(self.runtime.executor)
         if data.source == "csv" and data.prices_path is None:
             raise ValueError(f"source=csv needs {ENV_PREFIX}PRICES (a CSV or Parquet file)")
         if data.source == "yfinance" and not (data.tickers or data.universe_path):
@@ -295,6 +320,21 @@ class PipelineSettings(BaseSettings):
             winsor_low=d.winsor_low,
             winsor_high=d.winsor_high,
         )
+
+
+def _engine_installed(executor: str) -> None:
+    """The distributed executors (``k8s``, ``celery``, ``dask``) are optional extras: a missing
+    one fails here, at load, in one line, instead of deep in the definitions (or never: a run
+    must not quietly execute in-process)."""
+    if executor in ("in_process", "multiprocess"):
+        return
+    try:
+        importlib.import_module(f"dagster_{executor}")
+    except ImportError as exc:
+        raise ValueError(
+            f"{ENV_PREFIX}EXECUTOR={executor} needs dagster-{executor} ({exc}): "
+            f"pip install 'vae_pipeline[{executor}]'"
+        ) from None
 
 
 def _describe(error: dict) -> str:

@@ -1,7 +1,6 @@
 """Shared fixtures: a tiny, seeded pipeline configuration and a materialised partition."""
 
 import os
-import warnings
 
 import pytest
 
@@ -12,7 +11,6 @@ os.environ.setdefault("OMP_NUM_THREADS", "2")
 for _name in [n for n in os.environ if n.startswith("VAE_PIPELINE_")]:
     del os.environ[_name]
 os.environ["VAE_PIPELINE_ENV_FILE"] = os.devnull
-warnings.filterwarnings("ignore", category=DeprecationWarning)
 
 from vae_pipeline.settings import PipelineSettings  # noqa: E402
 

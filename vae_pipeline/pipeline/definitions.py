@@ -7,16 +7,13 @@ import warnings
 from dagster import BetaWarning, Definitions
 
 from vae_pipeline.pipeline.assets import build_assets
-from vae_pipeline.pipeline.executors import pipeline_executor
+from vae_pipeline.pipeline.executors import executor_for
 from vae_pipeline.pipeline.io_managers import io_managers_for
 from vae_pipeline.pipeline.partitions import trading_day_partitions
 from vae_pipeline.pipeline.resources import DataSourceResource, TrainingResource
 from vae_pipeline.pipeline.schedules import build_schedule, daily_refit_job
 from vae_pipeline.pipeline.window_store import window_store_for
 from vae_pipeline.settings import PipelineSettings
-
-# BackfillPolicy.single_run is beta; the warning would print on every load of the code location.
-warnings.filterwarnings("ignore", category=BetaWarning)
 
 
 def build_definitions(
@@ -26,8 +23,16 @@ def build_definitions(
     ``source`` replaces the data-source resource (tests inject faulty data through it)."""
     settings = settings or PipelineSettings.from_env()
     partitions = trading_day_partitions(settings.data.start)
-    assets = build_assets(partitions, settings)
-    executor = pipeline_executor(settings.runtime.executor, settings.runtime.max_concurrent)
+    with warnings.catch_warnings():
+        # The history assets' BackfillPolicy.single_run (one run per backfill) is a beta
+        # parameter of @asset; this warning would print on every load of the code location.
+        warnings.filterwarnings(
+            "ignore",
+            message="Parameter `backfill_policy` .* is currently in beta",
+            category=BetaWarning,
+        )
+        assets = build_assets(partitions, settings)
+    executor = executor_for(settings.runtime)
     job = daily_refit_job(partitions, executor)
     settings.storage.db_path.parent.mkdir(parents=True, exist_ok=True)
     return Definitions(

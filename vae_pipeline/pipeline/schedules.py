@@ -21,7 +21,7 @@ DAILY_REFIT_JOB = "daily_refit"
 REFIT_CRON = "30 1 * * 2-6"
 
 
-def daily_refit_job(partitions, executor=None):
+def daily_refit_job(partitions, executor=None):  # partitions: inferred from the assets
     """Refit and score the whole graph for one trading day (the unpartitioned roll-ups too).
 
     In-process by default (DuckDB locks the file per process); a backfill may switch to
@@ -36,7 +36,6 @@ def daily_refit_job(partitions, executor=None):
     return define_asset_job(
         DAILY_REFIT_JOB,
         selection=AssetSelection.all() - AssetSelection.assets(*ON_DEMAND),
-        partitions_def=partitions,
         executor_def=executor if chosen else multi_or_in_process_executor,
         config=None if chosen else {"execution": {"config": {"in_process": {}}}},
         description="Refit the VAE / CVAE on the trailing window and score every estimator for one day.",

@@ -30,12 +30,14 @@ class PartitionData:
     observables: pd.DataFrame  # market, volatility, macro_slope, regime by date
     returns: pd.DataFrame  # wide date x ticker raw returns, from d-W-H to d
     interpretation: pd.DataFrame  # metric, method, latent, target, value
-    embedding: pd.DataFrame  # ticker, sector, x, y, method
+    embedding: pd.DataFrame  # the stock map: ticker, sector, x, y, method (UMAP by default)
     scorecards: pd.DataFrame  # every scored partition up to d: date, estimator, realised_vol...
     horse_race: pd.DataFrame  # the walk-forward roll-up as stored
     anomalies: pd.DataFrame  # anomaly_report rows of d
     weights: pd.DataFrame  # covariance_estimates of d: estimator, ticker, weight, predicted_vol
     sweep: pd.DataFrame | None = None  # beta_sweep of d (beta, recon, kl, active_dims), if run
+    # the PCA map stored beside a UMAP one (same columns), the baseline of its silhouette
+    embedding_baseline: pd.DataFrame | None = None
 
     @property
     def abs_corr(self) -> pd.DataFrame:
@@ -95,7 +97,7 @@ def read_partition(store: Store, day) -> PartitionData:
     observables = store.read("market_observables", span)
     returns = store.read("raw_returns", span)
     interpretation = store.read("factor_interpretation", today)
-    embedding = store.read("stock_embedding", today)
+    embedding, baseline = split_maps(store.read("stock_embedding", today))
     horse_race = store.read("horse_race")
     weights = store.read("covariance_estimates", today)
     sweep = store.read("beta_sweep", today)
@@ -126,7 +128,19 @@ def read_partition(store: Store, day) -> PartitionData:
         anomalies=anomalies,
         weights=weights,
         sweep=sweep.drop(columns="date") if len(sweep) else None,
+        embedding_baseline=baseline,
     )
+
+
+def split_maps(rows: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+    """``stock_embedding`` rows as (the map, its PCA baseline or None): the map is the
+    non-PCA one when the asset stored two (a UMAP map with its PCA baseline), else PCA."""
+    if rows.empty or "method" not in rows:
+        return rows, None
+    if rows["method"].nunique() == 1:
+        return rows.reset_index(drop=True), None
+    main = rows["method"] != "pca"
+    return rows[main].reset_index(drop=True), rows[~main].reset_index(drop=True)
 
 
 def _history_start(day, latents, anomalies, scorecards) -> pd.Timestamp:

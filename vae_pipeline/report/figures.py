@@ -265,6 +265,46 @@ def embedding_map(coords: pd.DataFrame, method: str = "pca", silhouette: float |
     return _layout(fig, title, height=480)
 
 
+def embedding_maps(
+    maps: Mapping[str, pd.DataFrame], silhouettes: Mapping[str, float | None] | None = None
+) -> go.Figure:
+    """The stock maps side by side (``maps``: method -> frame with ticker, x, y, sector; the
+    first is the headline map, e.g. UMAP, then its PCA baseline), one colour per sector shared
+    by the panels, each panel titled with its sector silhouette."""
+    silhouettes = silhouettes or {}
+
+    def label(method: str) -> str:
+        score = silhouettes.get(method)
+        shown = f"{score:.2f}" if score is not None and np.isfinite(score) else "n/a"
+        return f"{method.upper()}: sector silhouette {shown}"
+
+    methods = list(maps)
+    fig = make_subplots(rows=1, cols=len(methods), subplot_titles=[label(m) for m in methods])
+    sectors = sorted({str(s) for frame in maps.values() for s in frame["sector"]})
+    colour = {s: qualitative.D3[i % len(qualitative.D3)] for i, s in enumerate(sectors)}
+    for col, method in enumerate(methods, start=1):
+        frame = maps[method]
+        for sector, group in frame.groupby("sector", sort=True):
+            fig.add_trace(
+                go.Scatter(
+                    x=group["x"],
+                    y=group["y"],
+                    mode="markers",
+                    name=str(sector),
+                    legendgroup=str(sector),
+                    showlegend=col == 1,
+                    text=group["ticker"],
+                    hovertemplate="%{text}<extra>" + str(sector) + "</extra>",
+                    marker={"size": 10, "color": colour[str(sector)]},
+                ),
+                row=1,
+                col=col,
+            )
+        fig.update_xaxes(title_text="dimension 1", row=1, col=col)
+        fig.update_yaxes(title_text="dimension 2", row=1, col=col)
+    return _layout(fig, "Stock map of the latent loadings, coloured by sector", height=480)
+
+
 def realised_vol(scorecards: pd.DataFrame, highlight: str | None = None) -> go.Figure:
     """Walk-forward realised (out-of-sample) annualised vol of each estimator's min-variance
     portfolio through time (long: date, estimator, realised_vol); the oracle dashed black."""

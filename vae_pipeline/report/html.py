@@ -95,6 +95,18 @@ def render_report(
     return "\n".join(parts)
 
 
+def report_file(storage, day) -> Path:
+    """Where partition ``day``'s report lands (``storage``: the settings' storage group): under
+    ``reports/`` beside the DuckDB file, or, on Parquet storage, under the Parquet root, the
+    folder every worker shares (an object-store root, ``s3://...``, is not a local path: its
+    reports stay beside ``VAE_PIPELINE_DB`` on the worker that built them)."""
+    name = f"report_{pd.Timestamp(day):%Y-%m-%d}.html"
+    root = str(storage.parquet_root)
+    if storage.io == "parquet" and "://" not in root:
+        return Path(root).resolve() / "reports" / name
+    return Path(storage.db_path).resolve().parent / "reports" / name
+
+
 def write_report(path: str | Path, page: str) -> Path:
     """Write atomically (a reader never sees half a report)."""
     path = Path(path)

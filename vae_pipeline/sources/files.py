@@ -128,7 +128,9 @@ def parse_dates(values: pd.Series, path, lenient: bool = False) -> pd.DatetimeIn
         if iso.all():  # the date as written (a time or a zone after it is ignored)
             parsed = pd.to_datetime(text.str.slice(0, 10), errors="coerce", format="%Y-%m-%d")
         else:
-            parsed = pd.to_datetime(text, errors="coerce", format="mixed")
+            parsed = _numeric_dates(text, values.name, path)
+            if parsed is None:
+                parsed = pd.to_datetime(text, errors="coerce", format="mixed")
     parsed = pd.DatetimeIndex(parsed)
     if parsed.tz is not None:
         parsed = parsed.tz_localize(None)
@@ -139,6 +141,40 @@ def parse_dates(values: pd.Series, path, lenient: bool = False) -> pd.DatetimeIn
             f"{path}: row {row + 2}: date {values.iloc[row]!r} is not a date (YYYY-MM-DD expected)"
         )
     return parsed.normalize()
+
+
+# 28/12/2022, 12-28-22, 28.12.2022, optionally followed by a time (ignored)
+_DAY_MONTH = re.compile(r"(\d{1,2})([/.-])(\d{1,2})\2(\d{4}|\d{2})(?:[ T].*)?")
+
+
+def _numeric_dates(text: pd.Series, column, path) -> pd.Series | None:
+    """All-numeric dates such as ``28/12/2022`` read in the one order the file proves:
+    day-first when some first number is above 12, month-first when some second one is.
+    Dates that fit both orders are refused (read month-first, a day-first file would
+    become a scramble of wrong days). None: not this spelling (pandas reads it).
+
+    Written by hand: pandas' ``dayfirst`` is only a hint, applied value by value, so one
+    file can come back half day-first and half month-first."""
+    parts = text.str.extract(_DAY_MONTH)
+    if parts[0].isna().any() or parts[1].nunique() != 1 or parts[3].str.len().nunique() != 1:
+        return None
+    first, second = parts[0].astype(int), parts[2].astype(int)
+    sep, year = parts[1].iloc[0], "%Y" if len(parts[3].iloc[0]) == 4 else "%y"
+    day_first, month_first = f"%d{sep}%m{sep}{year}", f"%m{sep}%d{sep}{year}"
+    if first.gt(12).any() and second.le(12).all():
+        fmt = day_first
+    elif second.gt(12).any() and first.le(12).all():
+        fmt = month_first
+    elif first.le(12).all() and second.le(12).all():
+        yy = "YYYY" if year == "%Y" else "YY"
+        raise DataFileError(
+            f"{path}: column {column!r}: dates such as {text.iloc[0]!r} could be "
+            f"DD{sep}MM{sep}{yy} (day first) or MM{sep}DD{sep}{yy} (month first), and no "
+            "day above 12 says which: write them as YYYY-MM-DD"
+        )
+    else:
+        return None  # both numbers above 12 somewhere: not dates, refused naming the row
+    return pd.to_datetime(parts[0] + sep + parts[2] + sep + parts[3], format=fmt, errors="coerce")
 
 
 def _numeric(frame: pd.DataFrame, dates: pd.DatetimeIndex, path, what: str) -> pd.DataFrame:

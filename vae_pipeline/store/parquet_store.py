@@ -10,6 +10,14 @@ on a local or network file system; an object-store PUT is atomic by itself), so 
 writer leaves the old partition or the new one, never half a file. Model weights are files
 under ``{root}/{table}/weights/`` (see :mod:`vae_pipeline.store.models`).
 
+Concurrent writers (steps on several workers): writers of different partitions of one table
+touch different files; two writers of the same partition each rename a complete file over
+it, the last rename wins (a reader sees one whole version). A reader lists the folder, then
+opens the files: a partition deleted in between (a writer's span no longer holds that day)
+is skipped, as if listed a moment later; a file another writer already deleted is not an
+error to the deleter. Folder listings are read afresh each time (fsspec caches the listings
+of object stores per instance), so a long-lived process sees other workers' files.
+
 DuckDB still reads the tables: ``select * from read_parquet('{root}/raw_returns/*.parquet')``.
 """
 
@@ -52,12 +60,14 @@ class ParquetStore(Store):
 
     def _stored_keys(self, table: str) -> set[str]:
         folder = self._folder(table)
+        self.fs.invalidate_cache(folder)  # other workers write here: no stale listing
         if not self.fs.exists(folder):
             return set()
         names = (posixpath.basename(p) for p in self.fs.ls(folder, detail=False))
         return {n[: -len(SUFFIX)] for n in names if n.endswith(SUFFIX) and not n.startswith(".")}
 
     def tables(self) -> set[str]:
+        self.fs.invalidate_cache(self.base)
         if not self.fs.exists(self.base):
             return set()
         folders = [p for p in self.fs.ls(self.base, detail=False) if self.fs.isdir(p)]
@@ -79,8 +89,11 @@ class ParquetStore(Store):
     ) -> pd.DataFrame:
         frames = []
         for key in self._keys_in(table, span):
-            with self.fs.open(posixpath.join(self._folder(table), key + SUFFIX), "rb") as f:
-                frames.append(pq.read_table(f).to_pandas())
+            try:
+                with self.fs.open(posixpath.join(self._folder(table), key + SUFFIX), "rb") as f:
+                    frames.append(pq.read_table(f).to_pandas())
+            except FileNotFoundError:  # deleted by a writer since the listing
+                continue
         frames = [f for f in frames if len(f)]
         if not frames:
             return pd.DataFrame()
@@ -103,7 +116,7 @@ class ParquetStore(Store):
         for key, part in parts.items():
             self._write(folder, key, part, schema)
         for key in doomed:  # days of the span the new rows no longer hold
-            self.fs.rm(posixpath.join(folder, key + SUFFIX))
+            _remove(self.fs, posixpath.join(folder, key + SUFFIX))
 
     def _write(self, folder: str, key: str, part: pd.DataFrame, schema) -> None:
         arrow = (
@@ -131,6 +144,12 @@ class ParquetStore(Store):
             return f.read()
 
     def delete_blob(self, path: str) -> None:
-        full = posixpath.join(self.base, path)
-        if self.fs.exists(full):
-            self.fs.rm(full)
+        _remove(self.fs, posixpath.join(self.base, path))
+
+
+def _remove(fs, path: str) -> None:
+    """Delete ``path``; one already gone (another writer's delete) is not an error."""
+    try:
+        fs.rm(path)
+    except FileNotFoundError:
+        pass

@@ -29,6 +29,7 @@ from vae_pipeline.core.refit import (
     interpret_factors,
     latent_means,
     model_errors,
+    stock_maps,
 )
 from vae_pipeline.core.synthetic import generate_panel
 from vae_pipeline.core.training import TrainConfig, train_vae
@@ -220,6 +221,20 @@ def test_embedding_falls_back_to_pca_when_asked(day, monkeypatch):
     # no sectors at all: every name mapped as "Unknown", no silhouette
     blind = embed_stocks(latent_means(vae, train), train, None, method="pca", seed=SEED)
     assert blind.silhouette is None and (blind.coords["sector"] == "Unknown").all()
+
+
+def test_stock_maps_are_the_umap_map_and_its_pca_baseline(day):
+    panel, train, _, vae = day
+    umap_map, pca_map = stock_maps(vae, train, panel.sectors, seed=SEED)  # default: UMAP
+    assert (umap_map.method, pca_map.method) == ("umap", "pca")
+    assert list(umap_map.coords.index) == list(pca_map.coords.index) == list(train.columns)
+    assert not np.allclose(umap_map.coords[["x", "y"]], pca_map.coords[["x", "y"]])
+    alone = embed_stocks(vae, train, panel.sectors, method="pca", seed=SEED)
+    pd.testing.assert_frame_equal(pca_map.coords, alone.coords)
+    assert pca_map.silhouette == alone.silhouette
+    # a PCA map has no baseline besides itself
+    (only,) = stock_maps(vae, train, panel.sectors, method="pca", seed=SEED)
+    pd.testing.assert_frame_equal(only.coords, alone.coords)
 
 
 # -- callers --------------------------------------------------------------------------------

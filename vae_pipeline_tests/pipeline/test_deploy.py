@@ -2,7 +2,7 @@
 PostgreSQL instance: a multi-partition backfill launched by dagster-daemon as ranged single runs
 (every daily asset has ``BackfillPolicy.single_run``), and a schedule tick through the daemon.
 
-The PostgreSQL tests run only with ``VAE_PIPELINE_PG_TESTS=1`` and ``DAGSTER_PG_*`` pointing
+The PostgreSQL tests run only with ``VAE_PG_TESTS=1`` and ``DAGSTER_PG_*`` pointing
 at a server (``.ci/postgres.sh`` starts one on 127.0.0.1 and sets both).
 """
 
@@ -114,8 +114,8 @@ def test_definitions_use_the_chosen_executor(monkeypatch, tmp_path):
 
 
 # -- PostgreSQL + dagster-daemon (CI: .ci/postgres.sh) ------------------------------------
-PG = os.environ.get("VAE_PIPELINE_PG_TESTS") == "1"
-needs_pg = pytest.mark.skipif(not PG, reason="needs .ci/postgres.sh (VAE_PIPELINE_PG_TESTS=1)")
+PG = os.environ.get("VAE_PG_TESTS") == "1"
+needs_pg = pytest.mark.skipif(not PG, reason="needs .ci/postgres.sh (VAE_PG_TESTS=1)")
 HISTORY = ("2024-01-02", "2024-05-31")
 DECISIONS = ("2024-05-30", "2024-06-05")  # decision chain: d - H of every backfilled day too
 DAYS = ("2024-06-03", "2024-06-05")  # the backfilled partitions (H = 2)

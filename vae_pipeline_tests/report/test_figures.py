@@ -76,6 +76,21 @@ def test_embedding_map_has_one_trace_per_sector():
     assert "0.50" in fig.layout.title.text
 
 
+def test_embedding_maps_side_by_side_with_their_silhouettes():
+    frame = pd.DataFrame(
+        {"ticker": ["S1", "S2", "S3", "S4"], "x": [0.0, 1.0, 2.0, 3.0],
+         "y": [1.0, 0.0, 1.0, 0.0], "sector": ["A", "B", "A", "B"]}
+    )  # fmt: skip
+    fig = figures.embedding_maps({"umap": frame, "pca": frame.assign(x=-frame["x"])},
+                                 {"umap": 0.61, "pca": None})  # fmt: skip
+    titles = [a.text for a in fig.layout.annotations]
+    assert titles == ["UMAP: sector silhouette 0.61", "PCA: sector silhouette n/a"]
+    assert [t.xaxis for t in fig.data] == ["x", "x", "x2", "x2"]  # one panel per map
+    assert [t.showlegend for t in fig.data] == [True, True, False, False]  # one legend
+    assert fig.data[0].marker.color == fig.data[2].marker.color  # a sector keeps its colour
+    assert _points(fig) == 8
+
+
 def test_realised_vol_one_line_per_estimator_and_the_oracle_dashed():
     card = pd.DataFrame(
         [

@@ -115,3 +115,13 @@ def test_report_trains_nothing_and_draws_a_stored_beta_sweep(materialised, monke
     assert result.success
     mat = result.asset_materializations_for_node("report")[0]
     assert Path(mat.metadata["figure_beta_tradeoff"].value).exists()
+
+
+def test_report_shows_the_umap_map_beside_pca_with_both_silhouettes(materialised):
+    _, _, _, results = materialised
+    page = report_path(results).read_text(encoding="utf-8")
+    assert "UMAP: sector silhouette" in page and "PCA: sector silhouette" in page
+    assert 'id="table-sector_silhouette"' in page
+    metadata = _report_materialisation(results).metadata
+    assert {"silhouette_umap", "silhouette_pca"} <= set(metadata)
+    assert all(-1 <= metadata[k].value <= 1 for k in ("silhouette_umap", "silhouette_pca"))

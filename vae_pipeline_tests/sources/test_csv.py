@@ -383,3 +383,36 @@ def test_raw_returns_refuses_a_bad_file_with_its_message(tmp_path):
     assert not result.success
     err = result.failure_data_for_node("raw_returns").error
     assert "non-numeric price 'n/a!' for ticker T4 on 2024-01-05" in err.cause.message
+
+
+# ------------------------------------------------------------------ date spellings
+
+
+@pytest.mark.parametrize(
+    ("fmt", "name"),
+    [
+        ("%Y-%m-%d", "prices.csv"),  # ISO
+        ("%d/%m/%Y", "prices.csv"),  # day first: 28/12 style, days above 12 prove it
+        ("%m/%d/%Y", "prices.csv"),  # month first, proven the same way
+        ("%d.%m.%y", "prices.csv.gz"),  # dots and a two-digit year
+    ],
+)
+def test_dates_read_in_the_order_the_file_proves(tmp_path, fmt, name):
+    frame = price_frame()  # 40 trading days from 2024-01-02: days 2..29 of the month
+    iso = frame.copy()
+    frame["date"] = pd.to_datetime(frame["date"]).dt.strftime(fmt)
+    long = source(write(tmp_path, frame, name)).returns(DAYS[0], DAYS[-1])
+    got = long.pivot(index="date", columns="ticker", values="ret")
+    assert list(got.index) == list(DAYS[1:40])  # every day where it belongs, none dropped
+    np.testing.assert_allclose(got.to_numpy(), expected_returns(iso).to_numpy(), rtol=1e-10)
+
+
+def test_dates_that_fit_day_and_month_first_are_refused_naming_the_column(tmp_path):
+    frame = price_frame(n_days=8).rename(columns={"date": "Date"})  # 2 .. 11 January
+    frame["Date"] = pd.to_datetime(frame["Date"]).dt.strftime("%d/%m/%Y")
+    with pytest.raises(DataFileError) as caught:
+        load_panel(write(tmp_path, frame))
+    message = str(caught.value)
+    assert "column 'Date'" in message and "'02/01/2024'" in message
+    assert "DD/MM/YYYY (day first) or MM/DD/YYYY (month first)" in message
+    assert "YYYY-MM-DD" in message and "\n" not in message

@@ -33,7 +33,7 @@ from .decisions import (
     estimate_decisions,
     min_variance_decisions,
 )
-from .embedding import Embedding, embed_stocks
+from .embedding import Embedding, embed_stocks, stock_maps
 from .factors import as_latents, latent_means, latents_wide
 from .interpretation import (
     BASELINE_METHODS,
@@ -103,5 +103,6 @@ __all__ = [
     "regime_labels",
     "score_decision",
     "servable_estimators",
+    "stock_maps",
     "training_window_returns",
 ]

@@ -39,7 +39,7 @@ def embed_stocks(
     latents: TrainResult | pd.DataFrame,
     window: pd.DataFrame,
     sectors: pd.Series | None,
-    method: EmbeddingMethod = "auto",
+    method: EmbeddingMethod = "umap",
     seed: int = 42,
 ) -> Embedding:
     """Each stock's OLS loadings on the latent series over ``window``, standardised and mapped
@@ -49,8 +49,8 @@ def embed_stocks(
     (an asset's stored latents, a PCA / factor-analysis baseline's scores, a model's means
     over a wider window than the names mapped). ``window``: the returns of the names to map.
     ``sectors``: ticker -> sector (None or missing = "Unknown", mapped but left out of the
-    silhouette). ``method``: "pca" (never imports umap), "umap", or "auto" (UMAP when
-    umap-learn is installed, else PCA).
+    silhouette). ``method``: "umap" (the default), "pca" (never imports umap), or "auto"
+    (UMAP when umap-learn is installed, else PCA).
     """
     frame = as_latents(latents, window)
     known = (
@@ -63,3 +63,23 @@ def embed_stocks(
     return Embedding(
         coords=coords.rename_axis("ticker"), method=result.method, silhouette=result.silhouette
     )
+
+
+def stock_maps(
+    latents: TrainResult | pd.DataFrame,
+    window: pd.DataFrame,
+    sectors: pd.Series | None,
+    method: EmbeddingMethod = "umap",
+    seed: int = 42,
+) -> list[Embedding]:
+    """The stock map drawn by ``method`` and, when that is not PCA, the PCA map of the same
+    loadings as its baseline (milliseconds): ``[map]`` or ``[umap_map, pca_map]``.
+
+    The ``stock_embedding`` asset stores both (its ``method`` column tells them apart), so the
+    report can set the two sector silhouettes side by side from what is stored.
+    """
+    frame = as_latents(latents, window)  # a model is encoded once for both maps
+    found = embed_stocks(frame, window, sectors, method=method, seed=seed)
+    if found.method == "pca":
+        return [found]
+    return [found, embed_stocks(frame, window, sectors, method="pca", seed=seed)]

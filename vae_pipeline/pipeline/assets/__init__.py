@@ -20,7 +20,7 @@ __all__ = ["ON_DEMAND", "build_assets"]
 def build_assets(partitions, settings) -> list:
     """Every asset of the graph, wired to one partitions definition and one settings object."""
     return [
-        *ingest.build(partitions),
+        *ingest.build(partitions, settings),
         *truth.build(partitions, settings),
         *features.build(partitions, settings),
         *models.build(partitions, settings),

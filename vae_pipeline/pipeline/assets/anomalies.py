@@ -10,12 +10,15 @@ from vae_pipeline.core.refit import ANOMALY_REPORT_COLUMNS, evaluate_anomalies
 from vae_pipeline.pipeline.assets.common import (
     DUCKDB_POOL,
     HISTORY_CHECK,
+    OWNERS,
     PARTITION_COLUMN,
+    catalog_tags,
     fill_command,
     holiday_results,
     missing_history,
     not_stored,
     run_days,
+    storage_kind,
     window_deps,
     with_date,
 )
@@ -48,11 +51,15 @@ def build(partitions, settings) -> list:
             *window_deps(evaluation_window(settings), "raw_returns", "market_observables"),
             *truth_deps(settings),
         ],
-        check_specs=gate_specs("anomaly_report", ["errors_finite", HISTORY_CHECK]),
+        check_specs=gate_specs(
+            "anomaly_report", ["errors_finite", HISTORY_CHECK], partitions=partitions
+        ),
         backfill_policy=BackfillPolicy.single_run(),
         output_required=False,
         pool=DUCKDB_POOL,
-        kinds={"pytorch", "duckdb"},
+        kinds={"pytorch", storage_kind(settings), "pandas"},
+        owners=OWNERS,
+        tags=catalog_tags("evaluation"),
     )
     def anomaly_report(
         context: AssetExecutionContext,
@@ -61,9 +68,10 @@ def build(partitions, settings) -> list:
         source: DataSourceResource,
         trained_vae: dict,
     ):
-        """Reconstruction error per stock over the window, the top 20 % flagged; and the test of
-        the flags made H days earlier: did they draw down more over (d-H, d] (market-residual
-        paths), and does the error still predict drawdowns given trailing residual vol?"""
+        """The day's anomaly flags: reconstruction error per stock over the window, the top
+        20 % flagged; and the test of the flags made H days earlier: did they draw down more
+        over (d-H, d] (market-residual paths), and does the error still predict drawdowns
+        given trailing residual vol?"""
         if not (days := run_days(context)):
             yield from holiday_results(context)
             return

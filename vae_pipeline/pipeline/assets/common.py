@@ -25,6 +25,20 @@ PARTITION_COLUMN = {"partition_expr": "date"}
 DEFINITIONS_MODULE = "vae_pipeline.pipeline.definitions"
 # The blocking check of every asset that reads stored history beyond its own inputs.
 HISTORY_CHECK = "history_complete"
+# Who answers for the assets, in the catalog's Owners column (a Dagster team owner).
+OWNERS = ["team:quant-research"]
+
+
+def storage_kind(settings) -> str:
+    """The kind tag of where the tables live: ``duckdb`` (one file) or ``parquet`` (a root)."""
+    return "parquet" if settings.storage.io == "parquet" else "duckdb"
+
+
+def catalog_tags(layer: str, cadence: str = "daily") -> dict[str, str]:
+    """The catalog's tags of an asset: its ``layer`` in the flow (raw, features, model,
+    analytics, decision, evaluation, presentation) and its ``cadence`` (daily: one partition
+    per trading day; rollup: over every partition; on-demand: never in the daily run)."""
+    return {"layer": layer, "cadence": cadence}
 
 
 def window_deps(mapping, *names: str) -> list[AssetDep]:

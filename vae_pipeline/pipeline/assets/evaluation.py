@@ -22,12 +22,15 @@ from vae_pipeline.core.refit import score_decision
 from vae_pipeline.pipeline.assets.common import (
     DUCKDB_POOL,
     HISTORY_CHECK,
+    OWNERS,
     PARTITION_COLUMN,
     by_day,
+    catalog_tags,
     fill_command,
     holiday_results,
     missing_history,
     run_days,
+    storage_kind,
     table_metadata,
     window_deps,
     with_date,
@@ -66,11 +69,14 @@ def build(partitions, settings) -> list:
             "minvar_scorecard",
             ["every_estimator_scored", HISTORY_CHECK],
             warn=["vae_beats_ledoit_wolf"],
+            partitions=partitions,
         ),
         backfill_policy=BackfillPolicy.single_run(),
         output_required=False,
         pool=DUCKDB_POOL,
-        kinds={"duckdb"},
+        kinds={storage_kind(settings), "pandas"},
+        owners=OWNERS,
+        tags=catalog_tags("evaluation"),
     )
     def minvar_scorecard(
         context: AssetExecutionContext,
@@ -78,8 +84,9 @@ def build(partitions, settings) -> list:
         source: DataSourceResource,
         covariance_estimates: pd.DataFrame,
     ):
-        """Out-of-sample score of the min-variance decision made H trading days earlier: each
-        estimator's realised annualised vol over (d-H, d] beside the vol it predicted."""
+        """The out-of-sample scorecard of the min-variance decision made H trading days
+        earlier: each estimator's realised annualised vol over (d-H, d] beside the vol it
+        predicted (the ``scorecard`` table in the metadata, sortable)."""
         if not (days := run_days(context)):
             yield from holiday_results(context)
             return
@@ -126,13 +133,16 @@ def build(partitions, settings) -> list:
         group_name="evaluation",
         ins={"minvar_scorecard": AssetIn()},
         pool=DUCKDB_POOL,
-        kinds={"duckdb"},
+        kinds={storage_kind(settings), "pandas"},
         check_specs=gate_specs("horse_race", [], warn=["vae_beats_ledoit_wolf"]),
+        owners=OWNERS,
+        tags=catalog_tags("evaluation", cadence="rollup"),
     )
     def horse_race(context: AssetExecutionContext, minvar_scorecard: pd.DataFrame):
-        """Walk-forward summary over every scored partition: mean and RMS realised vol per
-        estimator, gap to the oracle, and the mean difference to Ledoit-Wolf and PCA with a
-        95 % interval from non-overlapping holding periods."""
+        """The walk-forward horse race over every scored partition: mean and RMS realised vol
+        per estimator, gap to the oracle, and the mean difference to Ledoit-Wolf and PCA with a
+        95 % interval from non-overlapping holding periods (the ``horse_race`` table in the
+        metadata, sortable)."""
         summary = summarise_scorecards(minvar_scorecard, horizon=horizon)
         scored = int(minvar_scorecard["date"].nunique()) if len(minvar_scorecard) else 0
         yield Output(

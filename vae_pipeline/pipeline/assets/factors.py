@@ -1,27 +1,38 @@
 """Factors: latent factor series, what they mean, and the stock map they draw."""
 
+import time
+
 import numpy as np
 import pandas as pd
 from dagster import AssetExecutionContext, AssetIn, BackfillPolicy, asset
 
-from vae_pipeline.core.refit import embed_stocks, interpret_factors, latents_wide
+from vae_pipeline.core.refit import interpret_factors, latents_wide, stock_maps
 from vae_pipeline.pipeline.assets.common import (
     DUCKDB_POOL,
     HISTORY_CHECK,
+    OWNERS,
     PARTITION_COLUMN,
     by_day,
     by_key,
+    catalog_tags,
     holiday_results,
     markdown_table,
     missing_history,
     model_of,
     not_stored,
     run_days,
+    storage_kind,
     window_deps,
     with_date,
 )
 from vae_pipeline.pipeline.assets.truth import has_truth, truth_deps
-from vae_pipeline.pipeline.checks import DayGate, gate_days, gate_specs, skipped
+from vae_pipeline.pipeline.checks import (
+    DayGate,
+    gate_days,
+    gate_specs,
+    interpretation_problems,
+    skipped,
+)
 from vae_pipeline.pipeline.partitions import training_window
 from vae_pipeline.pipeline.resources import DataSourceResource, TrainingResource
 from vae_pipeline.pipeline.window_store import WindowStore
@@ -34,17 +45,20 @@ EMBEDDING_COLUMNS = ["ticker", "sector", "x", "y", "method"]
 def build(partitions, settings) -> list:
     window = training_window(settings)
     window_days = settings.evaluation.window
+    storage = storage_kind(settings)
 
     @asset(
         partitions_def=partitions,
         group_name="factors",
         metadata=PARTITION_COLUMN,
         ins={"trained_vae": AssetIn(), "standardised_panel": AssetIn()},
-        check_specs=gate_specs("latent_factors", ["latents_finite"]),
+        check_specs=gate_specs("latent_factors", ["latents_finite"], partitions=partitions),
         backfill_policy=BackfillPolicy.single_run(),
         output_required=False,
         pool=DUCKDB_POOL,
-        kinds={"pytorch", "duckdb"},
+        kinds={"pytorch", storage, "pandas"},
+        owners=OWNERS,
+        tags=catalog_tags("analytics"),
     )
     def latent_factors(
         context: AssetExecutionContext,
@@ -89,11 +103,15 @@ def build(partitions, settings) -> list:
         metadata=PARTITION_COLUMN,
         ins={"latent_factors": AssetIn(), "standardised_panel": AssetIn()},
         deps=[*window_deps(window, "market_observables"), *truth_deps(settings)],
-        check_specs=gate_specs("factor_interpretation", [HISTORY_CHECK]),
+        check_specs=gate_specs(
+            "factor_interpretation", ["interpretation_valid", HISTORY_CHECK], partitions=partitions
+        ),
         backfill_policy=BackfillPolicy.single_run(),
         pool=DUCKDB_POOL,
         output_required=False,
-        kinds={"scikitlearn", "duckdb"},
+        kinds={"scikitlearn", storage, "pandas"},
+        owners=OWNERS,
+        tags=catalog_tags("analytics"),
     )
     def factor_interpretation(
         context: AssetExecutionContext,
@@ -103,9 +121,10 @@ def build(partitions, settings) -> list:
         latent_factors: pd.DataFrame,
         standardised_panel: pd.DataFrame,
     ):
-        """|corr| of each latent with the market, the volatility index and the macro slope
-        (levels and daily changes); on synthetic data, the R^2 of each true factor on all
-        latents, with PCA(k) and factor analysis(k) on the same window beside it."""
+        """What each latent factor means: its |corr| with the market, the volatility index and
+        the macro slope (levels and daily changes); on synthetic data also the R^2 of each true
+        factor on all latents, with PCA(k) and factor analysis(k) on the same window beside it.
+        Refused when a |corr| or R^2 leaves [0, 1] or a latent lacks its one row per target."""
         if not (days := run_days(context)):
             yield from holiday_results(context)
             return
@@ -144,18 +163,24 @@ def build(partitions, settings) -> list:
             )
             metadata.update({f"recovery_r2_{f}": v for f, v in result.recovery_r2["vae"].items()})
         frame = with_date(result.rows, day, INTERPRETATION_COLUMNS)
-        return DayGate(frame, {HISTORY_CHECK: []}, metadata)
+        problems = {
+            "interpretation_valid": interpretation_problems(frame, latents[day]["latent"]),
+            HISTORY_CHECK: [],
+        }
+        return DayGate(frame, problems, metadata)
 
     @asset(
         partitions_def=partitions,
         group_name="factors",
         metadata=PARTITION_COLUMN,
         ins={"latent_factors": AssetIn(), "standardised_panel": AssetIn()},
-        check_specs=gate_specs("stock_embedding", ["embedding_finite"]),
+        check_specs=gate_specs("stock_embedding", ["embedding_finite"], partitions=partitions),
         backfill_policy=BackfillPolicy.single_run(),
         output_required=False,
         pool=DUCKDB_POOL,
-        kinds={"scikitlearn", "duckdb"},
+        kinds={"umap", "scikitlearn", storage},
+        owners=OWNERS,
+        tags=catalog_tags("analytics"),
     )
     def stock_embedding(
         context: AssetExecutionContext,
@@ -165,8 +190,10 @@ def build(partitions, settings) -> list:
         latent_factors: pd.DataFrame,
         standardised_panel: pd.DataFrame,
     ):
-        """Each stock's loadings on the latent factors, mapped to 2-D (PCA by default, UMAP
-        when configured and installed), with its sector and the sector silhouette score."""
+        """The stock map: each stock's loadings on the latent factors drawn in 2-D by UMAP
+        (``VAE_PIPELINE_EMBEDDING``: umap by default, or pca), with its sector; a UMAP map is
+        stored beside the PCA map of the same loadings (the ``method`` column), and the
+        metadata gives each one's sector silhouette and the seconds the maps took."""
         if not (days := run_days(context)):
             yield from holiday_results(context)
             return
@@ -181,22 +208,35 @@ def build(partitions, settings) -> list:
                 not_stored("standardised_panel" if day not in panels else "latent_factors", day)
             )
         window = view.training_window(day, settings.evaluation.window, panels[day])
-        embedding = embed_stocks(
+        started = time.perf_counter()
+        maps = stock_maps(
             latents_wide(latents[day]),
             window,
             sectors,
             method=settings.model.embedding,
             seed=training.seed,
         )
-        frame = embedding.coords.rename_axis("ticker").reset_index().assign(method=embedding.method)
+        seconds = time.perf_counter() - started
+        # the configured map first, then (for UMAP) its PCA baseline: the method column tells
+        # them apart, and the report sets the two silhouettes side by side
+        frame = pd.concat(
+            [m.coords.rename_axis("ticker").reset_index().assign(method=m.method) for m in maps],
+            ignore_index=True,
+        )
         finite = np.isfinite(frame[["x", "y"]].to_numpy()).all()
         problems = [] if finite else ["non-finite coordinates"]
+        silhouettes = {
+            f"silhouette_{m.method}": m.silhouette
+            if m.silhouette is not None
+            else "n/a (fewer than 2 known sectors)"
+            for m in maps
+        }
         metadata = {
-            "silhouette": embedding.silhouette
-            if embedding.silhouette is not None
-            else "n/a (fewer than 2 known sectors)",
-            "method": embedding.method,
-            "names": len(frame),
+            "method": maps[0].method,
+            "silhouette": silhouettes[f"silhouette_{maps[0].method}"],
+            **silhouettes,
+            "names": int(len(maps[0].coords)),
+            "embed_seconds": round(seconds, 3),
         }
         frame = with_date(frame, day, EMBEDDING_COLUMNS)
         return DayGate(frame, {"embedding_finite": problems}, metadata)

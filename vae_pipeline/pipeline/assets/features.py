@@ -7,10 +7,13 @@ from vae_pipeline.core.panel import window_panel
 from vae_pipeline.core.standardise import SCALER_COLUMNS, scaler_frame
 from vae_pipeline.pipeline.assets.common import (
     DUCKDB_POOL,
+    OWNERS,
     PARTITION_COLUMN,
+    catalog_tags,
     holiday_results,
     missing_history,
     run_days,
+    storage_kind,
     window_deps,
     with_date,
 )
@@ -30,11 +33,13 @@ def build(partitions, settings) -> list:
         group_name="features",
         metadata=PARTITION_COLUMN,
         deps=window_deps(training_window(settings), "raw_returns"),
-        check_specs=gate_specs("standardised_panel", CHECKS),
+        check_specs=gate_specs("standardised_panel", CHECKS, partitions=partitions),
         backfill_policy=BackfillPolicy.single_run(),
         output_required=False,
         pool=DUCKDB_POOL,
-        kinds={"pandas", "duckdb"},
+        kinds={storage_kind(settings), "pandas"},
+        owners=OWNERS,
+        tags=catalog_tags("features"),
     )
     def standardised_panel(
         context: AssetExecutionContext,

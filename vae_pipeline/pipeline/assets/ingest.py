@@ -6,7 +6,13 @@ from dagster import AssetExecutionContext, BackfillPolicy, asset
 
 from vae_pipeline.core.calendar import trading_days
 from vae_pipeline.core.validation import check_returns
-from vae_pipeline.pipeline.assets.common import DUCKDB_POOL, PARTITION_COLUMN
+from vae_pipeline.pipeline.assets.common import (
+    DUCKDB_POOL,
+    OWNERS,
+    PARTITION_COLUMN,
+    catalog_tags,
+    storage_kind,
+)
 from vae_pipeline.pipeline.checks import gate, gate_specs
 from vae_pipeline.pipeline.resources import DataSourceResource
 from vae_pipeline.sources.base import (
@@ -48,18 +54,24 @@ def _report(source, method: str, *args) -> dict:
     return found(*args) if callable(found) else {}
 
 
-def build(partitions) -> list:
+def build(partitions, settings) -> list:
+    storage = storage_kind(settings)
+
     @asset(
         partitions_def=partitions,
         group_name="ingest",
         metadata=PARTITION_COLUMN,
         backfill_policy=BackfillPolicy.single_run(),
         check_specs=gate_specs(
-            "raw_returns", ["finite_bounded", "unique_date_ticker", "enough_names"]
+            "raw_returns",
+            ["finite_bounded", "unique_date_ticker", "enough_names"],
+            partitions=partitions,
         ),
         output_required=False,
         pool=DUCKDB_POOL,
-        kinds={"duckdb", "pandas"},
+        kinds={storage, "pandas"},
+        owners=OWNERS,
+        tags=catalog_tags("raw"),
     )
     def raw_returns(context: AssetExecutionContext, source: DataSourceResource):
         """Daily simple returns of every name (long: date, ticker, ret), one partition per day.
@@ -95,14 +107,17 @@ def build(partitions) -> list:
         group_name="ingest",
         metadata=PARTITION_COLUMN,
         backfill_policy=BackfillPolicy.single_run(),
-        check_specs=gate_specs("market_observables", ["observables_valid"]),
+        check_specs=gate_specs("market_observables", ["observables_valid"], partitions=partitions),
         output_required=False,
         pool=DUCKDB_POOL,
-        kinds={"duckdb", "pandas"},
+        kinds={storage, "pandas"},
+        owners=OWNERS,
+        tags=catalog_tags("raw"),
     )
     def market_observables(context: AssetExecutionContext, source: DataSourceResource):
-        """Market return, a volatility index (VIX-like), a macro slope (term spread) and the
-        regime label (0 expansion, 1 contraction, from the trailing market trend) per day."""
+        """The daily market observables: market return, a volatility index (VIX-like), a
+        macro slope (term spread) and the regime label (0 expansion, 1 contraction, from the
+        trailing market trend), one partition per day."""
         start, end = partition_span(context)
         data = source.get()
         obs = data.observables(start, end)

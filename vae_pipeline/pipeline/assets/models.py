@@ -13,8 +13,15 @@ partitions of the previous week (a self-dependency: a backfill then runs them in
 and, while the run's ``warm_start`` is on, starts from the latest of them for ``warm_epochs`` at
 ``warm_lr``; a sibling (e.g. learned noise) starts from the same day's plain model instead.
 ``warm_started_from`` in the metadata names the seed, or why the fit started cold.
+
+Each model asset carries a ``code_version`` (see :func:`model_code_version`): a hash of the
+code that defines a fit and of the model's registry key, so the UI marks the stored
+partitions of a model stale when that code changes, and only of the models it touches.
 """
 
+import hashlib
+import importlib
+import inspect
 import time
 import warnings
 
@@ -38,15 +45,18 @@ from vae_pipeline.core.warm_start import previous_state, sibling_state, warm_con
 from vae_pipeline.pipeline.assets.common import (
     DUCKDB_POOL,
     HISTORY_CHECK,
+    OWNERS,
     PARTITION_COLUMN,
     by_day,
     by_key,
+    catalog_tags,
     holiday_results,
     markdown_table,
     missing_history,
     model_of,
     not_stored,
     run_days,
+    storage_kind,
     window_deps,
 )
 from vae_pipeline.pipeline.checks import DayGate, gate_days, gate_specs, skipped
@@ -64,12 +74,41 @@ PREVIOUS_WEEK = {"start_offset": -5, "end_offset": -1}
 WARM_LOSS_TOLERANCE = 0.02
 PROGRESS_SECONDS = 5.0
 MODEL_KEYS = model_keys(list(REGISTRY))
+# The modules whose code decides what a fit returns for given inputs and settings: the
+# networks, the training loops (gradient and converged EM fits), the scaler, the warm start and
+# the refit stage that calls them. An edit to any of them changes every model's code_version.
+MODEL_SOURCES = (
+    "vae_pipeline.core.model",
+    "vae_pipeline.core.training",
+    "vae_pipeline.core.converged",
+    "vae_pipeline.core.converged_cvae",
+    "vae_pipeline.core.standardise",
+    "vae_pipeline.core.warm_start",
+    "vae_pipeline.core.refit.models",
+)
 
 
 def model_asset_name(key: ModelKey) -> str:
     """``trained_vae`` (the headline model), ``trained_vae_reference``, ``trained_cvae``, ...:
     ``trained_`` + the registry's name of the model (``core.covariance.model_names``)."""
     return "trained_" + model_names()[key]
+
+
+def model_code_version(key: ModelKey) -> str:
+    """The ``code_version`` of ``key``'s asset: 12 hex digits of a SHA-256 over the source of
+    :data:`MODEL_SOURCES` and the registry's key of the model (its kind and ``TrainConfig``
+    overrides, e.g. ``noise=learned``, taken from the estimator registry entries that read it).
+
+    Derived, never bumped by hand: editing the training loop marks every model's stored
+    partitions stale in the UI (Dagster compares a materialisation's code version with the
+    asset's), while changing one registry entry's overrides marks only that model's. Training
+    settings (epochs, lr, ...) are run configuration, not code, and are left out on purpose.
+    """
+    digest = hashlib.sha256()
+    for module in MODEL_SOURCES:
+        digest.update(inspect.getsource(importlib.import_module(module)).encode())
+    digest.update(repr((key.kind, tuple(key.overrides))).encode())
+    return digest.hexdigest()[:12]
 
 
 def refines_base(key: ModelKey) -> bool:
@@ -184,12 +223,17 @@ def _model_asset(key: ModelKey, partitions, settings):
         metadata=PARTITION_COLUMN,
         ins=ins,
         deps=window_deps(training_window(settings), *history),
-        check_specs=gate_specs(name, [*TRAINING_CHECKS, *([HISTORY_CHECK] if history else [])]),
+        check_specs=gate_specs(
+            name, [*TRAINING_CHECKS, *([HISTORY_CHECK] if history else [])], partitions=partitions
+        ),
         backfill_policy=BackfillPolicy.single_run(),
         output_required=False,
         pool=DUCKDB_POOL,
         io_manager_key="model_io_manager",  # a TrainResult (vae_pipeline.store.models)
-        kinds={"pytorch"},
+        kinds={"pytorch", storage_kind(settings)},
+        owners=OWNERS,
+        tags=catalog_tags("model"),
+        code_version=model_code_version(key),
     )
     def trained_model(
         context: AssetExecutionContext,

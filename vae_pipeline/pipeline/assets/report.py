@@ -1,16 +1,15 @@
 """Report: one self-contained HTML page per partition, built from what is stored; and the beta
 sweep, the one figure that needs training, as an on-demand asset of its own.
 
-The page lands in ``<db folder>/reports/report_<day>.html`` (plotly.js inlined: it opens
+The page lands in ``<db folder or Parquet root>/reports/report_<day>.html`` (plotly.js inlined: it opens
 offline), with one small file per figure under ``reports/figures/`` for the Dagster UI. It
 reads the store directly (partition-filtered reads of eight tables plus every scored
 partition, on either backend); the ``deps`` keep the lineage. It trains nothing.
 """
 
-from pathlib import Path
-
 import pandas as pd
 from dagster import (
+    AssetCheckResult,
     AssetDep,
     AssetExecutionContext,
     AssetIn,
@@ -23,18 +22,21 @@ from vae_pipeline.core.refit import SWEEP_COLUMNS, sweep_betas
 from vae_pipeline.core.training import TrainResult
 from vae_pipeline.pipeline.assets.common import (
     DUCKDB_POOL,
+    OWNERS,
     PARTITION_COLUMN,
+    catalog_tags,
     holiday_results,
+    storage_kind,
     table_metadata,
     trading_partition,
     with_date,
 )
-from vae_pipeline.pipeline.checks import gate
+from vae_pipeline.pipeline.checks import gate, gate_specs, report_problems
 from vae_pipeline.pipeline.partitions import evaluation_window
 from vae_pipeline.pipeline.window_store import WindowStore
-from vae_pipeline.report.build import build_report, report_page
+from vae_pipeline.report.build import REQUIRED_SECTIONS, build_report, report_page
 from vae_pipeline.report.data import read_partition
-from vae_pipeline.report.html import write_figure_files, write_report
+from vae_pipeline.report.html import report_file, write_figure_files, write_report
 from vae_pipeline.store.factory import store_for
 
 SAME_DAY = [
@@ -51,11 +53,6 @@ SAME_DAY = [
 ON_DEMAND = ["beta_sweep"]
 
 
-def report_file(db_path: Path, day) -> Path:
-    """Where partition ``day``'s report lands: beside the DuckDB file, under ``reports/``."""
-    return Path(db_path).resolve().parent / "reports" / f"report_{pd.Timestamp(day):%Y-%m-%d}.html"
-
-
 def build(partitions, settings) -> list:
     window = evaluation_window(settings)
 
@@ -70,28 +67,47 @@ def build(partitions, settings) -> list:
         ],
         pool=DUCKDB_POOL,
         kinds={"html", "plotly"},
+        check_specs=gate_specs("report", ["report_complete"], partitions=partitions),
+        owners=OWNERS,
+        tags=catalog_tags("presentation"),
     )
     def report(context: AssetExecutionContext) -> MaterializeResult:
-        """Self-contained HTML report of the partition: training loss, beta trade-off (when a
-        ``beta_sweep`` is stored), latent trajectories, latent-observable correlations,
-        true-factor recovery, stock map, walk-forward realised vol (oracle included), anomaly
-        drawdowns, CVAE regime shift. Reads only what is stored."""
+        """The partition's self-contained HTML report (plotly inlined, opens offline): training
+        loss, beta trade-off (when a ``beta_sweep`` is stored), latent trajectories,
+        latent-observable correlations, true-factor recovery, the UMAP stock map beside the PCA
+        one with their sector silhouettes, walk-forward realised vol (oracle included), anomaly
+        drawdowns, CVAE regime shift. Reads only what is stored; checked after writing that the
+        page holds every section."""
         day = pd.Timestamp(context.partition_key)
         data = read_partition(store_for(settings), day)
         result = build_report(data, seed=settings.seed)
         path = write_report(
-            report_file(settings.storage.db_path, day),
+            report_file(settings.storage, day),
             report_page(result, lead=f"partition {day:%Y-%m-%d}, source {settings.data.source}"),
         )
         figures = write_figure_files(path.parent / "figures", f"{day:%Y-%m-%d}", result.figures)
         context.log.info(f"report written to {path}")
+        problems = report_problems(path, result.figures, REQUIRED_SECTIONS)
         return MaterializeResult(
+            check_results=[
+                AssetCheckResult(
+                    check_name="report_complete",
+                    passed=not problems,
+                    metadata={
+                        "problems": MetadataValue.md(
+                            "\n".join(f"- {p}" for p in problems) or "none"
+                        ),
+                        "sections": len(result.figures),
+                        "bytes": path.stat().st_size if path.is_file() else 0,
+                    },
+                )
+            ],
             metadata={
                 "report_path": MetadataValue.path(str(path)),
                 **{f"figure_{k}": MetadataValue.path(str(p)) for k, p in figures.items()},
                 "scorecard": table_metadata(result.tables["scorecard"]),
                 **result.numbers,
-            }
+            },
         )
 
     @asset(
@@ -101,7 +117,9 @@ def build(partitions, settings) -> list:
         ins={"trained_vae": AssetIn(), "standardised_panel": AssetIn()},
         output_required=False,
         pool=DUCKDB_POOL,
-        kinds={"pytorch"},
+        kinds={"pytorch", storage_kind(settings)},
+        owners=OWNERS,
+        tags=catalog_tags("presentation", cadence="on-demand"),
     )
     def beta_sweep(
         context: AssetExecutionContext,
@@ -109,7 +127,7 @@ def build(partitions, settings) -> list:
         trained_vae: TrainResult,
         standardised_panel: pd.DataFrame,
     ):
-        """The fidelity-complexity trade-off of the day's VAE: its config refit at beta in
+        """The beta sweep, the fidelity-complexity trade-off of the day's VAE: its config refit at beta in
         {0.01, 0.1, 0.3, 1, 3, 10} on the same window (reconstruction, KL, active latents).
         On demand only: ``dagster asset materialize --select beta_sweep --partition D``."""
         if (day := trading_partition(context)) is None:

@@ -13,15 +13,18 @@ from vae_pipeline.core.refit import (
 from vae_pipeline.pipeline.assets.common import (
     DUCKDB_POOL,
     HISTORY_CHECK,
+    OWNERS,
     PARTITION_COLUMN,
     by_day,
     by_key,
+    catalog_tags,
     holiday_results,
     markdown_table,
     missing_history,
     model_of,
     not_stored,
     run_days,
+    storage_kind,
     window_deps,
     with_date,
 )
@@ -52,11 +55,13 @@ def build(partitions, settings) -> list:
             *window_deps(training_window(settings), "market_observables"),
             *truth_deps(settings),
         ],
-        check_specs=gate_specs("covariance_estimates", CHECKS),
+        check_specs=gate_specs("covariance_estimates", CHECKS, partitions=partitions),
         backfill_policy=BackfillPolicy.single_run(),
         output_required=False,
         pool=DUCKDB_POOL,
-        kinds={"scikitlearn", "duckdb"},
+        kinds={"scikitlearn", "pytorch", storage_kind(settings)},
+        owners=OWNERS,
+        tags=catalog_tags("decision"),
     )
     def covariance_estimates(
         context: AssetExecutionContext,
@@ -66,10 +71,11 @@ def build(partitions, settings) -> list:
         standardised_panel: pd.DataFrame,
         **trained,
     ):
-        """Every estimator of the registry (sample, Ledoit-Wolf, nonlinear shrinkage, PCA(k),
-        factor analysis(k), the VAE variants, the CVAE for today's regime, regime Ledoit-Wolf
-        and, on synthetic data, the oracle from ``ground_truth``), each kept as its global
-        min-variance weights (O(N) rows per estimator, never N x N) with its predicted vol."""
+        """The day's min-variance decision of every registered covariance estimator: each one's
+        global min-variance weights (O(N) rows per estimator, never N x N) with its predicted
+        vol. The estimators: sample, Ledoit-Wolf, nonlinear shrinkage, PCA(k), factor
+        analysis(k), the VAE variants, the CVAE for today's regime, regime Ledoit-Wolf and, on
+        synthetic data, the oracle from ``ground_truth``."""
         if not (days := run_days(context)):
             yield from holiday_results(context)
             return

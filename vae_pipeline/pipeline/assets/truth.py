@@ -12,9 +12,12 @@ from dagster import AssetDep, AssetExecutionContext, BackfillPolicy, asset
 from vae_pipeline.core.truth import TRUTH_COLUMNS
 from vae_pipeline.pipeline.assets.common import (
     DUCKDB_POOL,
+    OWNERS,
     PARTITION_COLUMN,
+    catalog_tags,
     holiday_results,
     run_days,
+    storage_kind,
     with_date,
 )
 from vae_pipeline.pipeline.checks import DayGate, gate_days, gate_specs
@@ -41,11 +44,13 @@ def build(partitions, settings) -> list:
         partitions_def=partitions,
         group_name="ingest",
         metadata=PARTITION_COLUMN,
-        check_specs=gate_specs(NAME, ["truth_consistent"]),
+        check_specs=gate_specs(NAME, ["truth_consistent"], partitions=partitions),
         backfill_policy=BackfillPolicy.single_run(),
         output_required=False,
         pool=DUCKDB_POOL,
-        kinds={"duckdb"},
+        kinds={storage_kind(settings), "pandas"},
+        owners=OWNERS,
+        tags=catalog_tags("raw"),
     )
     def ground_truth(context: AssetExecutionContext, source: DataSourceResource):
         """The synthetic panel's truth as of the close of day d: true loadings, factor and

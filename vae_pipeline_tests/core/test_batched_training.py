@@ -1,0 +1,213 @@
+"""Batched training across windows (core.batched via core.refit.fit_model_range): every model
+kind's batched fit equals its one-window fit (weights, loss history, best epoch, stop), CVAE
+conditions, mixed column sets, and the seam's errors."""
+
+from dataclasses import replace
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from vae_pipeline.core.batched import batch_size_for, train_batched
+from vae_pipeline.core.converged import heldout_evidence, new_model, set_to_em_optimum
+from vae_pipeline.core.covariance import ModelKey, model_keys
+from vae_pipeline.core.refit.models import fit_model, fit_model_range, model_config
+from vae_pipeline.core.training import TrainConfig
+
+SEED = 42
+T, N, B = 60, 8, 3
+# Float rounding (batched vs one-window kernels) after tens to hundreds of Adam steps.
+WEIGHT_ATOL = 1e-4
+LOSS_RTOL = 1e-5
+
+
+def returns(t: int = T + B, n: int = N, seed: int = SEED) -> pd.DataFrame:
+    """A two-factor panel with columns S0..S{n-1}."""
+    rng = np.random.default_rng(seed)
+    loadings = rng.normal(0.0, 0.6, (n, 2))
+    x = rng.standard_normal((t, 2)) @ loadings.T * 0.01 + rng.standard_normal((t, n)) * 0.01
+    idx = pd.bdate_range("2021-01-01", periods=t, name="date")
+    return pd.DataFrame(x, index=idx, columns=[f"S{i}" for i in range(n)])
+
+
+def windows(panel: pd.DataFrame, count: int = B, length: int = T) -> list[pd.DataFrame]:
+    return [panel.iloc[i : i + length] for i in range(count)]
+
+
+def labels(count: int = B, length: int = T, seed: int = SEED) -> list[np.ndarray]:
+    """Two regimes in runs (as a trend signal gives them), shifting by one day per window."""
+    path = (np.sin(np.arange(length + count) / 6.0 + seed) > 0).astype(int)
+    return [path[i : i + length] for i in range(count)]
+
+
+def assert_same_fit(one, batched) -> None:
+    assert batched.n_conditions == one.n_conditions
+    assert batched.config == one.config
+    assert batched.best_epoch == one.best_epoch
+    assert batched.stop_reason == one.stop_reason
+    assert list(batched.history.columns) == list(one.history.columns)
+    assert len(batched.history) == len(one.history)
+    np.testing.assert_allclose(
+        batched.history[["total", "recon", "kl"]].to_numpy(),
+        one.history[["total", "recon", "kl"]].to_numpy(),
+        rtol=LOSS_RTOL,
+        atol=1e-6,
+    )
+    np.testing.assert_array_equal(batched.standardiser.mean_, one.standardiser.mean_)
+    assert batched.standardiser.columns_ == one.standardiser.columns_
+    assert batched.model.config() == one.model.config()
+    a, b = one.model.state_dict(), batched.model.state_dict()
+    assert a.keys() == b.keys()
+    for name in a:
+        torch.testing.assert_close(b[name], a[name], atol=WEIGHT_ATOL, rtol=0, msg=name)
+
+
+ADAM_MODELS = {  # registry name -> the test's config changes (tiny, fast)
+    "vae_reference": {"epochs": 40},
+    "vae_hetero": {"epochs": 40},
+    "cvae_reference": {"epochs": 40},
+    "cvae_hetero": {"epochs": 40},
+    # the convergence rule stops each window at its own epoch: per-model stopping
+    "vae_mlp": {"epochs": 600},
+}
+
+
+@pytest.mark.parametrize("name", list(ADAM_MODELS))
+def test_batched_adam_fit_equals_one_window_fits(name):
+    key = model_keys([name])[0]
+    config = replace(model_config(TrainConfig(hidden=8), key), **ADAM_MODELS[name])
+    ws = windows(returns())
+    regimes = labels() if key.kind == "cvae" else [None] * B
+    one = [fit_model(key, w, r, config) for w, r in zip(ws, regimes, strict=True)]
+    batched = fit_model_range(key, ws, regimes, config)
+    assert len(batched) == B
+    for o, b in zip(one, batched, strict=True):
+        assert_same_fit(o, b)
+    if name == "vae_mlp":  # stopped at different epochs, each by the rule (or ran to the cap)
+        stopped = [len(r.history) for r in batched if r.stop_reason == "converged"]
+        assert len(stopped) >= 2 and max(stopped) < config.epochs
+        assert len({len(r.history) for r in batched}) == B
+    if key.overrides and ("noise", "learned") in key.overrides:  # kept its best epoch
+        assert all(r.best_epoch == int(r.history["total"].idxmin()) + 1 for r in batched)
+
+
+@pytest.mark.parametrize("name", ["vae", "cvae"])
+def test_em_headline_range_equals_one_day_fits(name):
+    """The EM headline fits of a range are the one-day fits: same k, same covariance."""
+    key = model_keys([name])[0]
+    config = model_config(TrainConfig(), key)
+    ws = windows(returns(t=120 + B, n=16), length=120)
+    regimes = labels(length=120) if key.kind == "cvae" else [None] * B
+    ranged = fit_model_range(key, ws, regimes, config)
+    for w, r, res in zip(ws, regimes, ranged, strict=True):
+        one = fit_model(key, w, r, config)
+        assert res.config.latent_dim == one.config.latent_dim
+        assert res.heldout_elbo == one.heldout_elbo
+        assert res.regime_pooling == one.regime_pooling
+        for a, b in zip(
+            one.model.state_dict().values(), res.model.state_dict().values(), strict=True
+        ):
+            torch.testing.assert_close(b, a, atol=0, rtol=0)
+
+
+def test_heldout_evidence_by_woodbury_equals_the_dense_evidence():
+    """The held-out ELBO per number of latents equals the dense N x N Gaussian evidence."""
+    x = torch.from_numpy(returns(t=150, n=20).to_numpy() * 100).float()
+    config = TrainConfig(encoder="linear", noise="learned")
+    model = new_model(20, 5, config)
+    set_to_em_optimum(model, x[:100].double().numpy(), 1000, SEED)
+    order = np.arange(5)[::-1].copy()
+    got = heldout_evidence(model, order, x[100:])
+    with torch.no_grad():
+        w = model.decoder.weight.double().numpy()[:, order]
+        psi = np.exp(model.noise_logvar().double().numpy()) + (w * w).sum(axis=1)
+        xc = x[100:].double().numpy() - model.decoder.bias.double().numpy()
+    for j in range(6):
+        if j:
+            psi = psi - w[:, j - 1] ** 2
+        cov = w[:, :j] @ w[:, :j].T + np.diag(np.maximum(psi, 1e-8))
+        sign, logdet = np.linalg.slogdet(cov)
+        quad = np.einsum("ti,ij,tj->", xc, np.linalg.inv(cov), xc) / xc.shape[0]
+        assert sign > 0
+        assert got[j] == pytest.approx(-0.5 * (logdet + quad), rel=1e-10)
+
+
+def test_cvae_condition_counts_are_batched_separately():
+    """A window that sees a third regime gets a three-condition CVAE, as its one-window fit."""
+    key = ModelKey("cvae")
+    config = TrainConfig(hidden=8, epochs=20)
+    ws = windows(returns())
+    regimes = labels()
+    regimes[1] = regimes[1].copy()
+    regimes[1][:5] = 2
+    batched = fit_model_range(key, ws, regimes, config)
+    assert [r.n_conditions for r in batched] == [2, 3, 2]
+    for w, r, res in zip(ws, regimes, batched, strict=True):
+        assert_same_fit(fit_model(key, w, r, config), res)
+
+
+def test_mixed_column_sets_are_grouped_and_kept_in_order():
+    """Names entering/leaving the universe: each window is fitted on its own columns."""
+    panel = returns(n=N + 1)
+    ws = windows(panel)
+    ws[1] = ws[1].drop(columns=["S3"])  # a name missing that day
+    ws[2] = ws[2][["S8", *[f"S{i}" for i in range(N)]]]  # another order of the names
+    key = ModelKey("vae")
+    config = TrainConfig(hidden=8, epochs=20)
+    batched = fit_model_range(key, ws, [None] * B, config)
+    assert [r.model.n_inputs for r in batched] == [N + 1, N, N + 1]
+    for w, res in zip(ws, batched, strict=True):
+        assert res.standardiser.columns_ == list(w.columns)
+        assert_same_fit(fit_model(key, w, None, config), res)
+
+
+def test_progress_is_reported_per_batched_step():
+    calls = []
+    key = ModelKey("vae")
+    fit_model_range(
+        key, windows(returns()), [None] * B, TrainConfig(hidden=8, epochs=7),
+        progress=lambda k, e, total: calls.append((k, e, total)),
+    )  # fmt: skip
+    assert calls == [(key, e, 7) for e in range(1, 8)]
+
+
+def test_fit_model_range_errors():
+    ws = windows(returns())
+    with pytest.raises(ValueError, match="3 windows but 2 regime"):
+        fit_model_range(ModelKey("vae"), ws, [None, None], TrainConfig(epochs=2))
+    with pytest.raises(ValueError, match="regime labels"):
+        fit_model_range(ModelKey("cvae"), ws, [None] * B, TrainConfig(epochs=2))
+    assert fit_model_range(ModelKey("vae"), [], [], TrainConfig(epochs=2)) == []
+    with pytest.raises(ValueError, match="one shape"):
+        train_batched([ws[0], ws[1].iloc[:-1]], TrainConfig(epochs=2))
+    with pytest.raises(ValueError, match="validation"):
+        train_batched(ws, TrainConfig(epochs=2, val_fraction=0.2))
+
+
+def test_unbatchable_configs_fall_back_to_the_one_window_loop():
+    """A validation tail with patience is not batched, and still gives the one-window fits."""
+    key = ModelKey("vae")
+    config = TrainConfig(hidden=8, epochs=15, val_fraction=0.2, patience=3)
+    ws = windows(returns())
+    ranged = fit_model_range(key, ws, [None] * B, config)
+    for w, res in zip(ws, ranged, strict=True):
+        one = fit_model(key, w, None, config)
+        assert "val_total" in res.history
+        pd.testing.assert_frame_equal(res.history, one.history)
+
+
+def test_batch_size_bounds_memory():
+    assert batch_size_for(504, 500) * 10 * 4 * 504 * 500 <= 1 << 30
+    assert batch_size_for(60, 8) == 64
+    assert batch_size_for(10**6, 10**4) == 1
+
+
+def test_windows_beyond_one_chunk_match():
+    """Ranges longer than one batch are trained chunk by chunk, in order."""
+    key = ModelKey("vae")
+    config = TrainConfig(hidden=8, epochs=10)
+    ws = windows(returns(t=T + 5), count=5)
+    out = train_batched(ws, config, max_batch=2)
+    for w, res in zip(ws, out, strict=True):
+        assert_same_fit(fit_model(key, w, None, config), res)
