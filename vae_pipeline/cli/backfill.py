@@ -7,13 +7,10 @@ progress and prints what was filled, skipped and refused.
 
 from __future__ import annotations
 
-import contextlib
 import os
-import warnings
 
 import pandas as pd
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from vae_pipeline.cli.app import _fail, app, err, out
 
@@ -24,28 +21,19 @@ STAGES = {
 }
 
 
-@contextlib.contextmanager
-def _day_progress(enabled: bool):
-    """A simple rich progress of the backfill's runs on stderr, advanced by each run's trading
-    days; yields the ``runner.backfill`` progress callback. Kept on its own so the shared
-    run-events display (``cli/progress.py``) can replace it."""
-    if not enabled:
-        yield None
-        return
-    columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-               TextColumn("days"), TimeElapsedColumn()]  # fmt: skip
-    with Progress(*columns, console=err, transient=False) as bar:
-        tasks: dict[tuple, int] = {}
+def _stage_labels():
+    """The ``runner.backfill`` progress callback and the run follower's bar label: each run
+    is named by the stage the backfill announced just before launching it."""
+    current = {"stage": ""}
 
-        def progress(stage: str, first: str, last: str, days: int, result) -> None:
-            key = (stage, first, last)
-            if result is None:  # a run starts
-                label = f"{STAGES.get(stage, stage)} {first} .. {last}"
-                tasks[key] = bar.add_task(label, total=days)
-            else:
-                bar.update(tasks[key], completed=days)
+    def progress(stage: str, first: str, last: str, days: int, result) -> None:
+        if result is None:  # a run starts
+            current["stage"] = f"{STAGES.get(stage, stage)}, {days} days"
 
-        yield progress
+    def describe(run, n: int) -> str:
+        return f"{current['stage']}  {run.partition}"
+
+    return progress, describe
 
 
 @app.command("backfill")
@@ -53,12 +41,13 @@ def backfill(
     start: str = typer.Option(..., help="first trading day to fill (YYYY-MM-DD)"),
     end: str = typer.Option(..., help="last trading day to fill (YYYY-MM-DD)"),
     force: bool = typer.Option(False, "--force", help="recompute the days already stored"),
-    progress: bool = typer.Option(True, "--progress/--no-progress", help="progress (stderr)"),
+    verbose: bool = typer.Option(
+        False, "--verbose", "-v", help="print Dagster's full event stream (DEBUG) as well"
+    ),
 ) -> None:
     """Fill every daily asset (all but the report) for each trading day in [START, END], the
     history its windows need included, in a few ranged runs. Days already stored are skipped
-    (safe to stop and re-run); --force recomputes them."""
-    warnings.filterwarnings("ignore")
+    (safe to stop and re-run); --force recomputes them. One line per step while it runs."""
     from vae_pipeline.settings import PipelineSettings
 
     try:
@@ -72,6 +61,7 @@ def backfill(
         _fail(f"{end} is before the first partition {settings.data.start} (VAE_PIPELINE_START)")
     from dagster import DagsterError, DagsterInstance
 
+    from vae_pipeline.cli.progress import RunFollower
     from vae_pipeline.pipeline.definitions import build_definitions
     from vae_pipeline.pipeline.runner import backfill as run_backfill
 
@@ -82,9 +72,12 @@ def backfill(
               f"(source: {settings.data.source}{', forced' if force else ''})",
               highlight=False)  # fmt: skip
     try:
-        with _day_progress(progress) as callback:
+        progress, describe = _stage_labels()
+        log_level = "DEBUG" if verbose else settings.runtime.log_level
+        with RunFollower(instance, err, describe=describe):
             result = run_backfill(build_definitions(settings), first, last, settings,
-                                  force=force, instance=instance, progress=callback)  # fmt: skip
+                                  force=force, instance=instance, progress=progress,
+                                  log_level=log_level)  # fmt: skip
     except (DagsterError, ValueError, RuntimeError, OSError) as exc:
         _fail(f"backfill stopped: {exc}".splitlines()[0])
     plan = result.plan

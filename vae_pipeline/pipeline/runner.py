@@ -347,13 +347,14 @@ def backfill(
     instance: DagsterInstance | None = None,
     run_config: dict | None = None,
     progress: BackfillProgress | None = None,
+    log_level: str | None = None,
 ) -> BackfillResult:
     """Fill every daily asset (all but the ``report`` and the on-demand ones) for each trading
     day of [start, end] through :func:`execute_run`: one ranged single run per stage and
     stretch of missing days (:func:`plan_backfill`). Safe to stop and re-run: the days already
     stored are skipped unless ``force``. A day a gate refuses is stored by no asset downstream
     of the refusal and is named in ``refused``; a run that fails outright raises (the later
-    stages need it)."""
+    stages need it). ``log_level``: Dagster's console logger (see :func:`execute_run`)."""
     plan = plan_backfill(defs, start, end, settings, force)
     outcome = BackfillResult(plan=plan)
     if not plan.runs:
@@ -365,7 +366,8 @@ def backfill(
         if progress is not None:
             progress(stage, first, last, count, None)
         result = execute_run(defs, keys, partition_range=(first, last), instance=instance,
-                             run_config=run_config if stage != "history" else None)  # fmt: skip
+                             run_config=run_config if stage != "history" else None,
+                             log_level=log_level)  # fmt: skip
         outcome.results.append(result)
         outcome.refused += refused_checks(result)
         if progress is not None:

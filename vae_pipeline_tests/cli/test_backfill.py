@@ -32,7 +32,7 @@ def _env(monkeypatch, db):
 
 def _backfill(*extra, days=DAYS):
     return runner.invoke(app, ["backfill", "--start", days[0], "--end", days[-1],
-                               "--no-progress", *extra])  # fmt: skip
+                               *extra])  # fmt: skip
 
 
 def test_backfill_skips_stored_days_and_force_redoes_them(tmp_path, monkeypatch):

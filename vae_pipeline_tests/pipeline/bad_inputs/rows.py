@@ -371,22 +371,18 @@ CLI_ROWS = [
     (
         "vae",
         "nan_whole_day",
-        1,
+        2,
         (
-            # the first ingest step to refuse names the day and where the data ends
-            "Error: 2024-02-09 not materialised: ",
-            "check ",
-            "on trading day 2024-02-09 (the source's data ends on 2024-02-08)",
+            # refused before any run: the day holds no data, and the last day that does is named
+            "Error: 2024-02-09 is after the last day of the data (the prices file ends there), "
+            "2024-02-08: try --day 2024-02-08",
         ),
     ),
     (
         "vae",
         "missing_file",
-        1,
-        (
-            "Error: 2024-02-09 not materialised: VAE_PIPELINE_PRICES",
-            "missing_file.csv: no such file",
-        ),
+        2,
+        ("Error: VAE_PIPELINE_PRICES", "missing_file.csv: no such file"),
     ),
     ("vae", "unknown_source", 2, None),
     ("vae", "corrupt_epochs", 2, None),
