@@ -41,7 +41,6 @@ from vae_pipeline.pipeline.executors import check_dask_scheduler, in_process
 from vae_pipeline.pipeline.schedules import DAILY_REFIT_JOB
 from vae_pipeline.settings import PipelineSettings
 from vae_pipeline.store.base import Span, Store
-from vae_pipeline.store.duckdb_store import DuckDBStore, table_exists
 from vae_pipeline.store.factory import store_for
 
 HISTORY_ASSETS = ["raw_returns", "market_observables"]
@@ -242,22 +241,8 @@ class BackfillResult:
 
 
 def stored_days(store: Store, table: str, first, last) -> set[pd.Timestamp]:
-    """The days of [first, last] on which ``table`` holds a row (one ``distinct`` query on
-    DuckDB, so a model table's weights are not read)."""
-    first, last = pd.Timestamp(first), pd.Timestamp(last)
-    if isinstance(store, DuckDBStore):
-        if not store.exists():
-            return set()
-        with store.session() as s:
-            if not table_exists(s.conn, table):
-                return set()
-            rows = s.conn.execute(
-                f'select distinct date from main."{table}" where date >= ? and date <= ?',
-                [first.to_pydatetime(), last.to_pydatetime()],
-            ).fetchall()
-        return {pd.Timestamp(r[0]).normalize() for r in rows}
-    rows = store.read(table, Span.days(first, last))
-    return set(pd.to_datetime(rows["date"]).dt.normalize()) if len(rows) else set()
+    """The days of [first, last] on which ``table`` holds a row."""
+    return store.stored_days(table, Span.days(first, last))
 
 
 def _stretches(days, calendar) -> list[list[pd.Timestamp]]:

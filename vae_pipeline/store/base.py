@@ -88,6 +88,11 @@ class Store(ABC):
         if not self.exists():
             raise StoreError(f"no data yet at {self.describe()}: run `make run` first")
 
+    def stored_days(self, table: str, span: Span) -> set[pd.Timestamp]:
+        """The days of ``span`` on which ``table`` holds a row (none when it does not exist)."""
+        rows = self.read(table, span)
+        return set(pd.to_datetime(rows["date"]).dt.normalize()) if len(rows) else set()
+
     # Weights files (only for backends with ``inline_blobs = False``).
     def put_blob(self, path: str, data: bytes) -> None:
         raise NotImplementedError

@@ -215,6 +215,19 @@ class DuckDBStore(Store):
             FRAMES.put(self.path, key, table, frame, s.before, self.cache_bytes)
         return frame
 
+    def stored_days(self, table: str, span: Span) -> set[pd.Timestamp]:
+        """One ``distinct`` query, so a model table's weights are never read."""
+        if not self.exists():
+            return set()
+        with self.session() as s:
+            if not table_exists(s.conn, table):
+                return set()
+            rows = s.conn.execute(
+                _sql("select distinct date from {table} where date >= ? and date < ?", table),
+                [span.start.to_pydatetime(), span.end.to_pydatetime()],
+            ).fetchall()
+        return {pd.Timestamp(r[0]).normalize() for r in rows}
+
     def replace(self, table: str, frame: pd.DataFrame, span: Span | None = None) -> None:
         frame = conform(table, frame)
         Path(self.path).parent.mkdir(parents=True, exist_ok=True)

@@ -3,7 +3,11 @@
 The ranged run trains a range's windows together (``core.refit.fit_model_range``: batched
 training), so its models may differ from the one-day fits within the optimiser's noise. The
 tolerance: the estimators that train nothing (sample, Ledoit-Wolf, ..., the oracle) give the
-same realised vol to 1e-9; the model-based ones within MODEL_RTOL (relative).
+same realised vol to 1e-9; the models that start from the same seeded weights and run the same
+steps in a batch (the reference VAE / CVAE, their learned-noise siblings, the EM headline)
+within BATCH_RTOL, float rounding; ``vae_mlp`` keeps its best epoch, and after a dozen epochs a
+rounding-level difference in the losses can pick another epoch, so its days are compared in
+distribution (median within MLP_MEDIAN_RTOL) and through the horse race's intervals.
 """
 
 import numpy as np
@@ -26,7 +30,8 @@ from vae_pipeline.store.base import Span
 from vae_pipeline.store.duckdb_store import DuckDBStore
 from vae_pipeline_tests.conftest import tiny_settings
 
-MODEL_RTOL = 0.15
+BATCH_RTOL = 1e-4
+MLP_MEDIAN_RTOL = 0.15
 EPOCHS = 12  # few epochs: the comparison, not the fit, is under test
 LAST = "2024-06-03"
 REST = ["latent_factors", "factor_interpretation", "stock_embedding", "minvar_scorecard",
@@ -73,7 +78,11 @@ def _compare(tmp_path, n_days):
     assert a.index.equals(b.index) and len(a) >= n_days * 8
     plain = [_trains_nothing(e) for e in a.index.get_level_values("estimator")]
     np.testing.assert_allclose(a[plain], b[plain], rtol=1e-9)
-    np.testing.assert_allclose(a[~np.array(plain)], b[~np.array(plain)], rtol=MODEL_RTOL)
+    mlp = a.index.get_level_values("estimator") == "vae_mlp"
+    batched = ~np.array(plain) & ~mlp
+    assert batched.sum() >= n_days * 4 and mlp.sum() == n_days
+    np.testing.assert_allclose(a[batched], b[batched], rtol=BATCH_RTOL)
+    assert (a[mlp] / b[mlp] - 1).abs().median() <= MLP_MEDIAN_RTOL, pd.concat([a[mlp], b[mlp]], axis=1)
     # the horse race over the same days: each estimator's gap to Ledoit-Wolf inside the
     # interval of the one-day runs'
     race = {

@@ -20,6 +20,7 @@ import pytest
 import yaml
 
 from vae_pipeline.pipeline.executors import CHOICES, pipeline_executor
+from vae_pipeline.pipeline.runner import DECISION_ASSETS
 from vae_pipeline.settings import PipelineSettings
 
 REPO = Path(__file__).resolve().parents[2]
@@ -120,7 +121,9 @@ HISTORY = ("2024-01-02", "2024-05-31")
 DECISIONS = ("2024-05-30", "2024-06-05")  # decision chain: d - H of every backfilled day too
 DAYS = ("2024-06-03", "2024-06-05")  # the backfilled partitions (H = 2)
 TICK_PARTITION = "2024-06-07"
-MODEL_ASSETS = ["standardised_panel", "trained_vae", "trained_cvae", "covariance_estimates"]
+# the decision chain as `vae backfill` selects it: the synthetic truth, the panel, every model
+# the estimator registry needs and the covariances (covariance_estimates reads them all)
+MODEL_ASSETS = ["ground_truth", *DECISION_ASSETS]
 DAY_ASSETS = ["raw_returns", "market_observables", "latent_factors", "factor_interpretation",
               "minvar_scorecard", "anomaly_report", "stock_embedding"]  # fmt: skip
 
