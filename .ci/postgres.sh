@@ -2,8 +2,9 @@
 # CI: Dagster on a real PostgreSQL (deploy/dagster.yaml). Installs PostgreSQL from Debian's
 # packages when missing, starts a private cluster on 127.0.0.1 in a temporary folder (as the
 # `postgres` user), and runs the PostgreSQL tests of vae_pipeline_tests/pipeline/test_deploy.py:
-#   - a multi-partition asset backfill, launched as parallel runs by dagster-daemon
-#     (QueuedRunCoordinator + DefaultRunLauncher), the DuckDB pool enforced across runs;
+#   - a multi-partition asset backfill launched by dagster-daemon (QueuedRunCoordinator +
+#     DefaultRunLauncher): ranged single runs (BackfillPolicy.single_run), the DuckDB pool
+#     enforced across runs;
 #   - a schedule tick evaluated by the daemon and the run it requested;
 # then .ci/dask.sh: one partition and a short backfill on a local Dask cluster over Parquet
 # with this instance, row for row equal to the in-process DuckDB run.
