@@ -59,6 +59,7 @@ from vae_pipeline.core.training import (
     _LinearDecoderLoss,
     _LinearDecoderNLL,
     _one_hot,
+    seeded_model,
 )
 
 # progress(epoch, total epochs) after every batched step.
@@ -232,17 +233,7 @@ def _train_chunk(windows, conditions, n_cond, config, progress, first_index) -> 
     ]
     T, N = prepared[0].z.shape
     device = resolve_device(config.device)
-    with torch.random.fork_rng(devices=[]):  # the one-window loop's seeded initialisation
-        torch.manual_seed(config.seed)
-        model = VAE(
-            N,
-            config.latent_dim,
-            config.hidden,
-            n_cond,
-            config.model_decoder(n_cond),
-            config.noise,
-            config.encoder,
-        )
+    model = seeded_model(config, N, n_cond)  # the one-window fit's seeded initialisation
     model.to(device).train()
     noise_gen = torch.Generator(device=device).manual_seed(config.seed)
     prior_scale = 0.0

@@ -351,6 +351,23 @@ def _evaluate(model: VAE, x: torch.Tensor, c: torch.Tensor | None, beta: float):
     return total, recon, kl, kl_per_dim(mu, logvar).mean(dim=0)
 
 
+def seeded_model(config: TrainConfig, n_names: int, n_cond: int) -> VAE:
+    """The untrained model ``config`` describes, initialised from ``config.seed`` under a forked
+    RNG (training is seeded without touching the caller's global RNG). The one-window fit and
+    the batched fit (``core.batched``) both start here, so their initial weights are equal."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(config.seed)
+        return VAE(
+            n_names,
+            config.latent_dim,
+            config.hidden,
+            n_cond,
+            config.model_decoder(n_cond),
+            config.noise,
+            config.encoder,
+        )
+
+
 def train_vae(
     returns: pd.DataFrame | np.ndarray,
     config: TrainConfig | None = None,
@@ -417,18 +434,7 @@ def train_vae(
     Z = standardiser.transform(X)
 
     device = resolve_device(config.device)
-    # Model init under a forked RNG so training is seeded without mutating the caller's global RNG.
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(config.seed)
-        model = VAE(
-            N,
-            config.latent_dim,
-            config.hidden,
-            n_cond,
-            config.model_decoder(n_cond),
-            config.noise,
-            config.encoder,
-        )
+    model = seeded_model(config, N, n_cond)
     if init_state is not None:
         try:
             model.load_state_dict(init_state)
@@ -584,6 +590,22 @@ def _select_latents(
     return max(1, int(np.argmax(evidence))), evidence, sel_losses, held
 
 
+def _em_result(model, standardiser, config, k, sel_losses, losses, parts, t0, **extra):
+    """The TrainResult of an EM-fitted headline model: its k, the epochs of the k selection and
+    of the final fit, the history with the ELBO's two ``parts`` at the optimum, on the CPU."""
+    recon, kl = parts
+    return TrainResult(
+        model=model.cpu().eval(),
+        standardiser=standardiser,
+        history=_em_history(losses, recon, kl),
+        config=replace(config, latent_dim=k, epochs=len(sel_losses) + len(losses)),
+        seconds=time.perf_counter() - t0,
+        device="cpu",
+        best_epoch=len(losses) - 1,
+        **extra,
+    )
+
+
 def _em_history(losses, recon, kl) -> pd.DataFrame:
     """An EM fit's history: "total" is EM's negative log-likelihood per day at each iteration
     (the ELBO at the exact posterior, with FA's constants); "recon" / "kl" are the ELBO's two
@@ -609,20 +631,9 @@ def _train_headline(returns, X: np.ndarray, config: TrainConfig) -> TrainResult:
         active = int((mean_kl(model, x) > ACTIVE_KL_THRESHOLD).sum())
         with torch.no_grad():  # the ELBO's two parts at the optimum (EM reports only the total)
             _, recon, kl = analytic_elbo(model.eval(), x)
-    model = model.cpu().eval()
-    history = _em_history(losses, recon, kl)
-    return TrainResult(
-        model=model,
-        standardiser=standardiser,
-        history=history,
-        config=replace(config, latent_dim=k, epochs=len(sel_losses) + len(losses)),
-        seconds=time.perf_counter() - t0,
-        device="cpu",
-        best_epoch=len(losses) - 1,
-        stop_reason=reason,
-        active_latents=active,
-        heldout_elbo=[float(v) for v in evidence],
-    )
+    return _em_result(model, standardiser, config, k, sel_losses, losses, (recon, kl), t0,
+                      stop_reason=reason, active_latents=active,
+                      heldout_elbo=[float(v) for v in evidence])  # fmt: skip
 
 
 def _train_headline_cvae(
@@ -672,16 +683,9 @@ def _train_headline_cvae(
     x = torch.from_numpy(z).float()
     c = torch.from_numpy(_one_hot(labels, n_cond))
     _, recon, kl, _ = _evaluate(model, x, c, config.beta)
-    history = _em_history(losses, recon, kl)
-    return TrainResult(
-        model=model,
-        standardiser=standardiser,
-        history=history,
-        config=replace(config, latent_dim=k, epochs=len(sel_losses) + len(losses)),
-        seconds=time.perf_counter() - t0,
-        device="cpu",
+    return _em_result(
+        model, standardiser, config, k, sel_losses, losses, (recon, kl), t0,
         n_conditions=n_cond,
-        best_epoch=len(losses) - 1,
         stop_reason=fit["stop_reason"],
         active_latents=k,
         heldout_elbo=[float(v) for v in evidence],

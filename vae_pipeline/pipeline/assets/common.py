@@ -103,6 +103,13 @@ def not_stored(asset: str, day: pd.Timestamp) -> str:
     )
 
 
+def missing_input(day: pd.Timestamp, **inputs) -> str | None:
+    """:func:`not_stored` for the first of ``inputs`` (asset name -> its frames by day) that
+    holds nothing for ``day``; None when every input has the day."""
+    absent = next((name for name, by_day in inputs.items() if day not in by_day), None)
+    return None if absent is None else not_stored(absent, day)
+
+
 def holiday_results(context) -> list[AssetCheckResult]:
     """The (vacuously passed) check results a holiday partition yields instead of an output."""
     return [

@@ -18,6 +18,7 @@ from vae_pipeline.pipeline.assets.common import (
     holiday_results,
     markdown_table,
     missing_history,
+    missing_input,
     model_of,
     not_stored,
     run_days,
@@ -134,10 +135,8 @@ def build(partitions, settings) -> list:
         yield from gate_days(context, outcomes, pd.concat)
 
     def _interpret(view, day, first, panels, latents, training) -> DayGate:
-        if day not in panels or day not in latents:
-            return skipped(
-                not_stored("standardised_panel" if day not in panels else "latent_factors", day)
-            )
+        if absent := missing_input(day, standardised_panel=panels, latent_factors=latents):
+            return skipped(absent)
         needs = {
             "market_observables": window_days,
             **({"ground_truth": 1} if has_truth(settings) else {}),
@@ -203,10 +202,8 @@ def build(partitions, settings) -> list:
         yield from gate_days(context, outcomes, pd.concat)
 
     def _embed(view, day, panels, latents, sectors, training) -> DayGate:
-        if day not in panels or day not in latents:
-            return skipped(
-                not_stored("standardised_panel" if day not in panels else "latent_factors", day)
-            )
+        if absent := missing_input(day, standardised_panel=panels, latent_factors=latents):
+            return skipped(absent)
         window = view.training_window(day, settings.evaluation.window, panels[day])
         started = time.perf_counter()
         maps = stock_maps(
