@@ -139,7 +139,9 @@ class Page:
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list", timeout=10) as resp:
             targets = json.load(resp)
         url = next(t["webSocketDebuggerUrl"] for t in targets if t["type"] == "page")
-        self._ws = connect(url, max_size=None, open_timeout=10)
+        # entered as a context manager (websockets >= 15 warns on a bare connect(); closed by
+        # __exit__ through the connection's close)
+        self._ws = connect(url, max_size=None, open_timeout=10).__enter__()
         self._metrics(self.height)
         return self
 

@@ -100,6 +100,8 @@ def _compare(tmp_path, n_days):
     assert inside.all(), gap[~inside]
 
 
+# slow (~40-75 s on 2 cores): run by .ci/run, outside the 10-minute `make test`
+@pytest.mark.slow
 def test_a_ranged_backfill_scores_each_day_as_one_day_runs_do(tmp_path):
     _compare(tmp_path, 5)
 

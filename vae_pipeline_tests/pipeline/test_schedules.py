@@ -5,6 +5,7 @@ import shutil
 from pathlib import Path
 
 import duckdb
+import pytest
 from dagster import (
     AssetKey,
     DagsterInstance,
@@ -55,6 +56,8 @@ def test_schedule_starts_stopped_by_default(monkeypatch):
     )
 
 
+# slow (~40-75 s on 2 cores): run by .ci/run, outside the 10-minute `make test`
+@pytest.mark.slow
 def test_backfill_of_three_partitions_with_multiprocess_executor(tmp_path, monkeypatch):
     """raw_returns and market_observables, two writers of the same DuckDB file with no
     dependency between them, run as parallel processes; the `duckdb` pool serialises them.

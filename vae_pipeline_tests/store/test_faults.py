@@ -77,6 +77,8 @@ def _rerun_succeeds(db):
     assert all(r.success for r in results)
 
 
+# slow (~40-75 s on 2 cores): run by .ci/run, outside the 10-minute `make test`
+@pytest.mark.slow
 def test_sigkill_mid_training_leaves_a_consistent_file(tmp_path):
     db = tmp_path / "kill_train.duckdb"
     assert _run_until(db, 'Started execution of step "trained_vae"', delay=1.0, EPOCHS=3000)
@@ -159,6 +161,8 @@ def _day_rows(db, table: str, day: str) -> pd.DataFrame:
     return frame.sort_values(list(frame.columns[:3])).reset_index(drop=True)
 
 
+# slow (~40-75 s on 2 cores): run by .ci/run, outside the 10-minute `make test`
+@pytest.mark.slow
 def test_two_concurrent_runs_and_a_reader_never_fail_on_the_lock(tmp_path, materialised):
     """Two processes materialise different partitions into one file while a dashboard-style
     reader polls it: nobody fails on the lock, the reader never sees half a partition, and the
