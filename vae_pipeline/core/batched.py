@@ -29,9 +29,10 @@ moves as much when its window is perturbed by 1e-9 (``benchmarks/bench_batched_t
 reports both; e.g. the reference VAE's last-epoch loss moved 79 % and its ``W W'`` 88 % for 1e-9
 noise).
 
-Configurations the batch does not cover (mini-batches, a validation tail, early stopping on
-patience, a warm ``init_state``) are left to the one-window loop by the caller
-(:func:`batchable`).
+Warm starts: ``init_states`` gives each window its own starting weights (the warm-start
+chains of :func:`core.refit.models.fit_model_range`). Configurations the batch does not cover
+(mini-batches, a validation tail, early stopping on patience) are left to the one-window loop
+by the caller (:func:`batchable`).
 """
 
 from __future__ import annotations
@@ -148,9 +149,14 @@ def _adam(params: list[torch.Tensor], lr: float) -> torch.optim.Optimizer:
 class _Batch:
     """The stacked parameters and Adam state of the models still training."""
 
-    def __init__(self, model: VAE, n: int, lr: float) -> None:
+    def __init__(self, model: VAE, n: int, lr: float, states: list[dict] | None = None) -> None:
         params, _ = stack_module_state([model] * n)
         self.names = list(params)
+        if states is not None:  # each model from its own weights (a warm start)
+            params = {
+                k: torch.stack([s[k].to(v.device, v.dtype) for s in states])
+                for k, v in params.items()
+            }
         self.params = {k: v.detach().clone().requires_grad_(True) for k, v in params.items()}
         self.opt = _adam(list(self.params.values()), lr)
         self.lr = lr
@@ -182,12 +188,14 @@ def train_batched(
     n_conditions: int | None = None,
     progress: BatchProgress | None = None,
     max_batch: int = MAX_BATCH,
+    init_states: Sequence[dict] | None = None,
 ) -> list[TrainResult]:
     """Train one model per window (all with the same names and length) with ``config``, as
     :func:`core.training.train_vae` would one by one, batched (see the module doc).
     ``conditions[i]`` labels window i's days (a CVAE, ``n_conditions`` classes, default the
-    labels' count); one :class:`TrainResult` per window, in order; each result's ``seconds`` is
-    its share of the batch's time."""
+    labels' count); ``init_states[i]``: window i's starting weights (a warm start, as
+    ``train_vae(init_state=...)``; default the seeded initialisation); one :class:`TrainResult`
+    per window, in order; each result's ``seconds`` is its share of the batch's time."""
     config = config.validate()
     if not batchable(config):
         raise ValueError("train_batched covers full-batch fits without validation or patience")
@@ -210,6 +218,8 @@ def train_batched(
         n_cond = int(n_conditions)
     elif n_conditions:
         raise ValueError("n_conditions given without conditions")
+    if init_states is not None and len(init_states) != len(windows):
+        raise ValueError(f"{len(windows)} windows but {len(init_states)} initial states")
     step = batch_size_for(T, N, max_batch)
     out: list[TrainResult] = []
     for start in range(0, len(windows), step):
@@ -221,11 +231,14 @@ def train_batched(
             config,
             progress,
             first_index=start,
+            states=None if init_states is None else list(init_states[part]),
         )
     return out
 
 
-def _train_chunk(windows, conditions, n_cond, config, progress, first_index) -> list[TrainResult]:
+def _train_chunk(
+    windows, conditions, n_cond, config, progress, first_index, states=None
+) -> list[TrainResult]:
     B = len(windows)
     prepared = [
         _prepare(w, None if conditions is None else conditions[i], n_cond)
@@ -258,7 +271,7 @@ def _train_chunk(windows, conditions, n_cond, config, progress, first_index) -> 
 
     batched_loss = vmap(loss_of, in_dims=(0, 0, 0, 0, None if c is None else 0), randomness="same")
 
-    batch = _Batch(model, B, config.lr)
+    batch = _Batch(model, B, config.lr, states)
     alive = list(range(B))  # window index of each batch row
     rows: list[list[dict]] = [[] for _ in range(B)]
     keep_best = model.noise_kind == "learned"

@@ -218,6 +218,9 @@ class TrainResult:
     # The headline CVAE: the pooling chosen (tau in days, the grid as multiples of the window,
     # the held-out log-likelihood per grid point, each regime's lambda); see core.converged_cvae.
     regime_pooling: dict | None = None
+    # A warm-start chain of a ranged fit (core.refit.models.WarmChains): the index, among the
+    # range's windows, of the window whose model seeded this one (None: a cold fit). Not stored.
+    seeded_by: int | None = None
 
     def _inputs(self, X, conditions) -> tuple[torch.Tensor, torch.Tensor | None]:
         x = torch.from_numpy(self.standardiser.transform(X))

@@ -7,7 +7,7 @@ import pandas as pd
 from dagster import ConfigurableResource
 from pydantic import Field, create_model
 
-from vae_pipeline.core.refit import cold_train_config
+from vae_pipeline.core.refit import WarmChains, cold_train_config
 from vae_pipeline.core.training import TrainConfig
 from vae_pipeline.settings import PipelineSettings
 from vae_pipeline.sources import ReturnsSource, make_source
@@ -67,6 +67,18 @@ class TrainingResource(ConfigurableResource):
     )
     warm_epochs: int = Field(100, ge=1, description="epochs of a warm-started refit")
     warm_lr: float = Field(1e-2, gt=0.0, description="Adam learning rate of a warm refit")
+    chain_length: int = Field(
+        16,
+        ge=0,
+        description="a ranged run (backfill) trains vae_mlp as warm-start chains of this many "
+        "days, warm_epochs at warm_lr after each chain's cold first day (0: every day cold)",
+    )
+
+    def chains(self) -> WarmChains | None:
+        """The warm-start chains of a ranged run (None: ``chain_length`` 0, every day cold)."""
+        if not self.chain_length:
+            return None
+        return WarmChains(epochs=self.warm_epochs, lr=self.warm_lr, length=self.chain_length)
 
     @classmethod
     def from_settings(cls, settings: PipelineSettings) -> TrainingResource:

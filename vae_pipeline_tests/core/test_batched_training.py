@@ -41,7 +41,7 @@ def labels(count: int = B, length: int = T, seed: int = SEED) -> list[np.ndarray
     return [path[i : i + length] for i in range(count)]
 
 
-def assert_same_fit(one, batched) -> None:
+def assert_same_fit(one, batched, loss_rtol=LOSS_RTOL, weight_atol=WEIGHT_ATOL) -> None:
     assert batched.n_conditions == one.n_conditions
     assert batched.config == one.config
     assert batched.best_epoch == one.best_epoch
@@ -51,7 +51,7 @@ def assert_same_fit(one, batched) -> None:
     np.testing.assert_allclose(
         batched.history[["total", "recon", "kl"]].to_numpy(),
         one.history[["total", "recon", "kl"]].to_numpy(),
-        rtol=LOSS_RTOL,
+        rtol=loss_rtol,
         atol=1e-6,
     )
     np.testing.assert_array_equal(batched.standardiser.mean_, one.standardiser.mean_)
@@ -60,7 +60,7 @@ def assert_same_fit(one, batched) -> None:
     a, b = one.model.state_dict(), batched.model.state_dict()
     assert a.keys() == b.keys()
     for name in a:
-        torch.testing.assert_close(b[name], a[name], atol=WEIGHT_ATOL, rtol=0, msg=name)
+        torch.testing.assert_close(b[name], a[name], atol=weight_atol, rtol=0, msg=name)
 
 
 ADAM_MODELS = {  # registry name -> the test's config changes (tiny, fast)
@@ -211,3 +211,59 @@ def test_windows_beyond_one_chunk_match():
     out = train_batched(ws, config, max_batch=2)
     for w, res in zip(ws, out, strict=True):
         assert_same_fit(fit_model(key, w, None, config), res)
+
+
+# -- warm-start chains (a ranged run's vae_mlp) ------------------------------------------
+def test_warm_chains_cut_a_range_into_contiguous_near_equal_chains():
+    from vae_pipeline.core.refit.models import WarmChains
+
+    assert WarmChains(length=3).segments(list(range(7))) == [[0, 1, 2], [3, 4], [5, 6]]
+    assert WarmChains(length=16).segments([4, 5, 6]) == [[4, 5, 6]]
+    assert WarmChains(length=1).segments([0, 1]) == [[0], [1]]
+
+
+def test_only_adam_fits_run_to_convergence_are_chained():
+    from vae_pipeline.core.refit.models import chained
+
+    configs = {name: model_config(TrainConfig(), model_keys([name])[0]) for name in
+               ["vae_mlp", "vae_reference", "vae_hetero", "cvae_reference", "vae", "cvae"]}  # fmt: skip
+    assert {n for n, c in configs.items() if chained(c)} == {"vae_mlp"}
+
+
+def test_a_chain_is_its_cold_head_then_one_window_warm_fits_from_the_day_before():
+    """Each chain's first window is the cold one-window fit; every later window is the
+    one-window warm fit (``train_vae(init_state=...)``) from its predecessor's kept weights,
+    trained ``epochs`` at ``lr``; and the reference models ignore the chains."""
+    from vae_pipeline.core.refit.models import WarmChains
+    from vae_pipeline.core.training import train_vae
+    from vae_pipeline.core.warm_start import warm_config
+
+    key = model_keys(["vae_mlp"])[0]
+    config = replace(model_config(TrainConfig(hidden=8), key), epochs=600)
+    count = 5
+    ws = windows(returns(t=T + count), count=count)
+    chains = WarmChains(epochs=40, lr=1e-2, length=3)
+    fits = fit_model_range(key, ws, [None] * count, config, chains=chains)
+    assert [f.seeded_by for f in fits] == [None, 0, 1, None, 3]
+    # (hundreds of steps of the MLP decoder: the batch's expanded loss and the one-window
+    # loop's generic one round differently, so 1e-4 here)
+    for head in (0, 3):
+        assert_same_fit(fit_model(key, ws[head], None, config), fits[head], 1e-4, 1e-3)
+    warm = warm_config(config, 40, 1e-2)
+    for i in (1, 2, 4):
+        seed = {k: v.clone() for k, v in fits[i - 1].model.state_dict().items()}
+        one = train_vae(ws[i], warm, init_state=seed)
+        assert_same_fit(one, fits[i], 1e-4, 1e-3)
+        assert len(fits[i].history) <= 40 < len(fits[i - 1].history) or i - 1 not in (0, 3)
+    # a seeded window starts where its predecessor ended: its first loss is near that fit's
+    # kept loss (one day in 60 changed), well below a cold start's on the same window
+    kept = fits[0].history["total"].iloc[fits[0].best_epoch - 1]
+    first = fits[1].history["total"].iloc[0]
+    assert first <= 1.3 * kept and first < 0.7 * fit_model(key, ws[1], None, config).history["total"].iloc[0]
+    ref = model_keys(["vae_reference"])[0]
+    ref_config = replace(model_config(TrainConfig(hidden=8), ref), epochs=40)
+    plain = fit_model_range(ref, ws, [None] * count, ref_config)
+    with_chains = fit_model_range(ref, ws, [None] * count, ref_config, chains=chains)
+    assert all(f.seeded_by is None for f in with_chains)
+    for a, b in zip(plain, with_chains, strict=True):
+        assert_same_fit(a, b)

@@ -5,9 +5,10 @@ training), so its models may differ from the one-day fits within the optimiser's
 tolerance: the estimators that train nothing (sample, Ledoit-Wolf, ..., the oracle) give the
 same realised vol to 1e-9; the models that start from the same seeded weights and run the same
 steps in a batch (the reference VAE / CVAE, their learned-noise siblings, the EM headline)
-within BATCH_RTOL, float rounding; ``vae_mlp`` keeps its best epoch, and after a dozen epochs a
-rounding-level difference in the losses can pick another epoch, so its days are compared in
-distribution (median within MLP_MEDIAN_RTOL) and through the horse race's intervals.
+within BATCH_RTOL, float rounding; ``vae_mlp`` trains as warm-start chains in a ranged run
+(each day after a chain's first from the day before, not cold), and a cold fit of it stops
+wherever its convergence rule fires, so its days are compared in distribution (median within
+MLP_MEDIAN_RTOL) and through the horse race's intervals.
 """
 
 import numpy as np
@@ -68,9 +69,14 @@ def _compare(tmp_path, n_days):
     days = list(trading_days(shift_trading_days(LAST, -(n_days - 1)), LAST))
     ranged = tiny_settings(tmp_path / "ranged.duckdb", horizon=2, epochs=EPOCHS)
     single = tiny_settings(tmp_path / "single.duckdb", horizon=2, epochs=EPOCHS)
-    result = backfill(build_definitions(ranged), days[0], days[-1], ranged,
-                      instance=DagsterInstance.ephemeral())  # fmt: skip
+    instance = DagsterInstance.ephemeral()
+    result = backfill(build_definitions(ranged), days[0], days[-1], ranged, instance=instance)
     assert result.filled == days and not result.refused and not result.incomplete
+    # vae_mlp trains as one warm-start chain over the range (chain_length 16): the last day's
+    # model was seeded by the day before it, in this run
+    event = instance.get_latest_materialization_event(AssetKey("trained_vae_mlp"))
+    seeded = event.asset_materialization.metadata["warm_started_from"].value
+    assert seeded == f"{days[-2]:%Y-%m-%d} (this run's chain)", seeded
     # one run per stage: the whole range in three runs
     assert [stage for stage, *_ in result.plan.runs] == ["history", "decisions", "days"]
     _one_day_runs(single, days)
@@ -82,7 +88,17 @@ def _compare(tmp_path, n_days):
     batched = ~np.array(plain) & ~mlp
     assert batched.sum() >= n_days * 4 and mlp.sum() == n_days
     np.testing.assert_allclose(a[batched], b[batched], rtol=BATCH_RTOL)
-    assert (a[mlp] / b[mlp] - 1).abs().median() <= MLP_MEDIAN_RTOL, pd.concat([a[mlp], b[mlp]], axis=1)
+    # vae_mlp: the chained days against the one-day (cold) fits, beside the noise of the cold
+    # fit itself: the same range batched cold (chain_length 0), whose only difference from the
+    # one-day runs is float rounding grown by the optimiser
+    cold = tiny_settings(tmp_path / "cold.duckdb", horizon=2, epochs=EPOCHS, chain_length=0)
+    backfill(build_definitions(cold), days[0], days[-1], cold, instance=DagsterInstance.ephemeral())
+    c = _scorecards(cold, days)
+    noise = (c[mlp] / b[mlp] - 1).abs().median()
+    chained = (a[mlp] / b[mlp] - 1).abs().median()
+    assert chained <= max(MLP_MEDIAN_RTOL, 2 * noise), (chained, noise)
+    print(f"vae_mlp median |relative difference| to the one-day runs: chained {chained:.3f}, "
+          f"cold batched {noise:.3f}")
     # the horse race over the same days: each estimator's gap to Ledoit-Wolf inside the
     # interval of the one-day runs'
     race = {

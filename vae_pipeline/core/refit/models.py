@@ -23,7 +23,7 @@ from vae_pipeline.core.training import (
     model_is_headline_cvae,
     train_vae,
 )
-from vae_pipeline.core.warm_start import sibling_state, warm_config
+from vae_pipeline.core.warm_start import WARM_EPOCHS, WARM_LR, sibling_state, warm_config
 
 # progress(model, epoch, total epochs) during a fit.
 FitProgress = Callable[[ModelKey, int, int], None]
@@ -68,6 +68,38 @@ class FittedModels:
         if key is None:
             raise ValueError(f"{name!r} reads no trained model")
         return self.models[key]
+
+
+@dataclass(frozen=True)
+class WarmChains:
+    """How a ranged run trains a model fitted to convergence by Adam (``vae_mlp``): as warm-
+    start chains in lockstep. The range's windows (consecutive days) are cut into contiguous
+    chains of about ``length`` windows; each chain's first window is fitted cold, and each later
+    window starts from the model of the window before it in its chain and trains ``epochs`` at
+    ``lr`` (see ``core.warm_start``); the chains' k-th windows train as one batched model.
+
+    Why for these models only: a fit run to convergence aims at the window's optimum wherever it
+    starts, and the window of day d shares W - 1 days with day d - 1's, so the previous optimum
+    is a start a few epochs away from it (cold: 1,100-1,550 epochs). A fixed-epoch fit (the
+    reference models, 300 epochs from the seeded start) is defined by its path, so a warm start
+    would change what it returns; those stay cold. Each chain's cold head keeps a ranged run
+    anchored to the one-day fit; ``length`` trades batched width against sequential rounds."""
+
+    epochs: int = WARM_EPOCHS
+    lr: float = WARM_LR
+    length: int = 16
+
+    def segments(self, indices: list[int]) -> list[list[int]]:
+        """``indices`` (in day order) cut into ceil(n / length) contiguous chains of near-equal
+        length."""
+        n_chains = max(1, -(-len(indices) // max(1, int(self.length))))
+        return [[int(i) for i in part] for part in np.array_split(np.asarray(indices), n_chains)]
+
+
+def chained(config: TrainConfig) -> bool:
+    """Whether a ranged run trains ``config``'s model as :class:`WarmChains` (an Adam fit run to
+    convergence that the batch covers), not as independent cold fits."""
+    return config.fit == "converged" and batchable(config) and not model_is_headline(config)
 
 
 # The run settings a cold fit takes; a field the settings object lacks keeps TrainConfig's default.
@@ -197,8 +229,9 @@ def fit_model_range(
     regimes: list[np.ndarray | None],
     config: TrainConfig,
     progress: FitProgress | None = None,
+    chains: WarmChains | None = None,
 ) -> list[TrainResult]:
-    """The model ``key`` trained, cold, on each of ``windows`` (consecutive days' training
+    """The model ``key`` trained on each of ``windows`` (consecutive days' training
     windows of a ranged run; ``regimes[i]`` labels ``windows[i]`` for a CVAE kind), one
     :class:`TrainResult` per window, each as :func:`fit_model` would give it (within the
     optimiser's noise). ``config`` carries ``key``'s overrides (see :func:`model_config`).
@@ -208,6 +241,9 @@ def fit_model_range(
       (:func:`core.batched.train_batched`): each window's model starts from the one-window
       fit's seeded weights and draws the same noise, so the results equal one-window fits up
       to float rounding. Configurations the batch does not cover are fitted window by window.
+    - With ``chains``, a model run to convergence by Adam (:func:`chained`: ``vae_mlp``) is
+      trained as :class:`WarmChains` instead: each chain's first window as the one-window fit,
+      the others warm-started from the window before (``result.seeded_by``: its index).
     - The headline models fitted by EM (``vae``, ``cvae``): window by window, each exactly the
       one-day fit (same k, pooling and weights; see :func:`_em_fits` for why not warm starts).
 
@@ -238,6 +274,9 @@ def fit_model_range(
             progress(key, epoch, total)
 
     for group in _group_windows(windows, labels):
+        if chains is not None and chained(config):
+            _fit_chains(group, windows, labels, n_cond, config, chains, on_step, results)
+            continue
         fitted = train_batched(
             [windows[i] for i in group],
             config,
@@ -248,6 +287,30 @@ def fit_model_range(
         for i, res in zip(group, fitted, strict=True):
             results[i] = res
     return results
+
+
+def _fit_chains(group, windows, labels, n_cond, config, chains, on_step, results) -> None:
+    """:class:`WarmChains` over the windows ``group`` (one batch shape, day order), in place."""
+    segments = chains.segments(group)
+    warm = warm_config(config, chains.epochs, chains.lr)
+    for k in range(max(len(seg) for seg in segments)):
+        todo = [(seg[k], seg[k - 1] if k else None) for seg in segments if len(seg) > k]
+        idx = [i for i, _ in todo]
+        states = None
+        if k:  # seeded by the window before in the chain (its kept weights)
+            states = [{n: v.detach().clone() for n, v in results[p].model.state_dict().items()}
+                      for _, p in todo]  # fmt: skip
+        fitted = train_batched(
+            [windows[i] for i in idx],
+            warm if k else config,
+            conditions=None if labels is None else [labels[i] for i in idx],
+            n_conditions=None if labels is None else n_cond[idx[0]],
+            progress=on_step,
+            init_states=states,
+        )
+        for (i, previous), res in zip(todo, fitted, strict=True):
+            res.seeded_by = previous
+            results[i] = res
 
 
 def _em_fits(key, windows, labels, n_cond, config, progress) -> list[TrainResult]:

@@ -6,7 +6,10 @@ distinct one is an asset here (``trained_vae``, ``trained_cvae``, their learned-
 day of a ranged run) are fitted together through ``core.refit.fit_model_range`` (batched
 training across the windows), or, under warm start, one after the other through
 ``core.refit.fit_model``: each day seeds from the latest model before it, those of the same
-range included (the per-day chain, kept as it is).
+range included (the per-day chain, kept as it is). In a ranged run the model fitted to
+convergence by Adam (``vae_mlp``) trains as warm-start chains of ``chain_length`` days (each
+chain's first day cold, the rest from the day before: ``core.refit.WarmChains``), since a cold
+fit of it costs 1,100-1,550 epochs a day; one-day runs fit it cold.
 
 Warm start (``VAE_PIPELINE_WARM_START=1``, off by default): a plain model also reads its own
 partitions of the previous week (a self-dependency: a backfill then runs them in date order)
@@ -293,8 +296,15 @@ def _model_asset(key: ModelKey, partitions, settings):
                 [inputs[d][1] for d in days],
                 cfg,
                 progress=progress,
+                chains=training.chains(),
             )
-            return {d: (r, why, False) for d, r in zip(days, results, strict=True)}  # fmt: skip
+            out = {}
+            for d, r in zip(days, results, strict=True):
+                if r.seeded_by is None:
+                    out[d] = (r, why, False)
+                else:  # a warm-start chain of this ranged run (vae_mlp; chain_length)
+                    out[d] = (r, f"{days[r.seeded_by]:%Y-%m-%d} (this run's chain)", True)
+            return out
         previous, base, out = by_key(seeds.get("previous")), by_key(seeds.get("base")), {}
         for day, (window, regimes) in inputs.items():
             if refines_base(key) and model_of(base, day) is None:
