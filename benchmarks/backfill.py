@@ -78,6 +78,7 @@ def measure(n: int, days: int) -> dict:
         "refused": result.refused, "runs": len(result.plan.runs), "stages": stages,
         "epochs": settings.model.epochs, "window": settings.evaluation.window,
         "horizon": settings.evaluation.horizon, "embedding": settings.model.embedding,
+        "chain_length": settings.model.chain_length,
         "load_before": load_before, "load_after": os.getloadavg()[0],
     }  # fmt: skip
 
