@@ -236,7 +236,7 @@ def test_a_chain_is_its_cold_head_then_one_window_warm_fits_from_the_day_before(
     trained ``epochs`` at ``lr``; and the reference models ignore the chains."""
     from vae_pipeline.core.refit.models import WarmChains
     from vae_pipeline.core.training import train_vae
-    from vae_pipeline.core.warm_start import warm_config
+    from vae_pipeline.core.warm_start import no_worse_than_seed, warm_config
 
     key = model_keys(["vae_mlp"])[0]
     config = replace(model_config(TrainConfig(hidden=8), key), epochs=600)
@@ -252,7 +252,7 @@ def test_a_chain_is_its_cold_head_then_one_window_warm_fits_from_the_day_before(
     warm = warm_config(config, 40, 1e-2)
     for i in (1, 2, 4):
         seed = {k: v.clone() for k, v in fits[i - 1].model.state_dict().items()}
-        one = train_vae(ws[i], warm, init_state=seed)
+        one = no_worse_than_seed(train_vae(ws[i], warm, init_state=seed), seed)
         assert_same_fit(one, fits[i], 1e-4, 1e-3)
         assert len(fits[i].history) <= 40 < len(fits[i - 1].history) or i - 1 not in (0, 3)
     # a seeded window starts where its predecessor ended: its first loss is near that fit's
@@ -267,3 +267,26 @@ def test_a_chain_is_its_cold_head_then_one_window_warm_fits_from_the_day_before(
     assert all(f.seeded_by is None for f in with_chains)
     for a, b in zip(plain, with_chains, strict=True):
         assert_same_fit(a, b)
+
+
+def test_a_warm_fit_that_ends_above_its_seed_returns_the_seed():
+    from vae_pipeline.core.warm_start import kept_loss, no_worse_than_seed, warm_config
+
+    key = model_keys(["vae_mlp"])[0]
+    config = replace(model_config(TrainConfig(hidden=8), key), epochs=200)
+    ws = windows(returns(t=T + 2), count=2)
+    seed = {k: v.clone() for k, v in fit_model(key, ws[0], None, config).model.state_dict().items()}
+    # far too high a rate for a seeded fit: it is thrown uphill and never gets back
+    uphill = fit_model(key, ws[1], None, warm_config(config, 30, 0.5), init_state=seed)
+    assert kept_loss(uphill) > uphill.history["total"].iloc[0]
+    kept = no_worse_than_seed(uphill, seed)
+    assert kept.best_epoch == 0 and kept_loss(kept) == kept.history["total"].iloc[0]
+    for name, value in kept.model.state_dict().items():
+        torch.testing.assert_close(value, seed[name])
+    # a fit whose kept weights are below its seed's loss is returned as it is
+    fitted = fit_model(key, ws[1], None, warm_config(config, 30, 1e-3), init_state=seed)
+    falling = replace(fitted, history=fitted.history.assign(total=np.linspace(5.0, 4.0, 30)))
+    weights = {k: v.clone() for k, v in falling.model.state_dict().items()}
+    assert no_worse_than_seed(falling, seed).best_epoch == fitted.best_epoch != 0
+    for name, value in falling.model.state_dict().items():
+        torch.testing.assert_close(value, weights[name])

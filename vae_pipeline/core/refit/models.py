@@ -23,7 +23,13 @@ from vae_pipeline.core.training import (
     model_is_headline_cvae,
     train_vae,
 )
-from vae_pipeline.core.warm_start import WARM_EPOCHS, WARM_LR, sibling_state, warm_config
+from vae_pipeline.core.warm_start import (
+    WARM_EPOCHS,
+    WARM_LR,
+    no_worse_than_seed,
+    sibling_state,
+    warm_config,
+)
 
 # progress(model, epoch, total epochs) during a fit.
 FitProgress = Callable[[ModelKey, int, int], None]
@@ -76,7 +82,8 @@ class WarmChains:
     start chains in lockstep. The range's windows (consecutive days) are cut into contiguous
     chains of about ``length`` windows; each chain's first window is fitted cold, and each later
     window starts from the model of the window before it in its chain and trains ``epochs`` at
-    ``lr`` (see ``core.warm_start``); the chains' k-th windows train as one batched model.
+    ``lr`` (see ``core.warm_start``), keeping its seed if it ended above the seed's loss
+    (``no_worse_than_seed``); the chains' k-th windows train as one batched model.
 
     Why for these models only: a fit run to convergence aims at the window's optimum wherever it
     starts, and the window of day d shares W - 1 days with day d - 1's, so the previous optimum
@@ -308,9 +315,9 @@ def _fit_chains(group, windows, labels, n_cond, config, chains, on_step, results
             progress=on_step,
             init_states=states,
         )
-        for (i, previous), res in zip(todo, fitted, strict=True):
+        for row, ((i, previous), res) in enumerate(zip(todo, fitted, strict=True)):
             res.seeded_by = previous
-            results[i] = res
+            results[i] = res if states is None else no_worse_than_seed(res, states[row])
 
 
 def _em_fits(key, windows, labels, n_cond, config, progress) -> list[TrainResult]:

@@ -44,7 +44,7 @@ from dagster import (
 from vae_pipeline.core.covariance import REGISTRY, ModelKey, model_keys, model_names
 from vae_pipeline.core.refit import fit_model, fit_model_range, model_config, regime_labels
 from vae_pipeline.core.training import TrainConfig, TrainResult
-from vae_pipeline.core.warm_start import previous_state, sibling_state, warm_config
+from vae_pipeline.core.warm_start import kept_loss, previous_state, sibling_state, warm_config
 from vae_pipeline.pipeline.assets.common import (
     DUCKDB_POOL,
     HISTORY_CHECK,
@@ -144,9 +144,7 @@ def _seed(training: TrainingResource, key: ModelKey, window, previous, base, n_c
 def _problems(result: TrainResult, seeded: bool) -> dict[str, list[str]]:
     """The training gates: a cold fit's loss must fall, a seeded one's must not rise much."""
     history = result.history
-    first, last = history["total"].iloc[0], history["total"].iloc[-1]
-    if result.best_epoch is not None and result.best_epoch < len(history):
-        last = history["total"].iloc[result.best_epoch]  # the epoch whose weights were kept
+    first, last = history["total"].iloc[0], kept_loss(result)
     fell = last <= first * (1 + WARM_LOSS_TOLERANCE) if seeded else last < first
     weights_ok = all(torch.isfinite(p).all().item() for p in result.model.parameters())
     return {
