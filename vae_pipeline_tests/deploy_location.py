@@ -25,11 +25,9 @@ TICK_JOB = "ci_ingest"
 
 def _definitions() -> Definitions:
     pipeline = build_definitions()
-    partitions = pipeline.resolve_assets_def("raw_returns").partitions_def
+    # partitioned like the assets it selects (Dagster infers it: partitions_def is deprecated)
     tick_job = define_asset_job(
-        TICK_JOB,
-        selection=AssetSelection.assets("raw_returns", "market_observables"),
-        partitions_def=partitions,
+        TICK_JOB, selection=AssetSelection.assets("raw_returns", "market_observables")
     )
 
     @schedule(
