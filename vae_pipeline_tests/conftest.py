@@ -26,20 +26,18 @@ def daily_keys(defs) -> list:
     return [k for k in keys if k.path[-1] not in ON_DEMAND]
 
 
+TINY = dict(start="2024-01-02", n_names=20, window=60, horizon=5, epochs=30, min_names=5, seed=42)
+
+
 def tiny_settings(db_path, **overrides) -> PipelineSettings:
     """20 names, W = 60, H = 5, 30 epochs: the whole graph in seconds."""
-    values = dict(
-        db_path=db_path,
-        start="2024-01-02",
-        n_names=20,
-        window=60,
-        horizon=5,
-        epochs=30,
-        min_names=5,
-        seed=42,
-    )
-    values.update(overrides)
-    return PipelineSettings(**values)
+    return PipelineSettings(**{"db_path": db_path, **TINY, **overrides})
+
+
+def tiny_env(**overrides) -> dict[str, str]:
+    """:func:`tiny_settings` as ``VAE_PIPELINE_*`` variables (what the CLI and the code
+    locations read), ``overrides`` by field name (e.g. ``horizon=2``)."""
+    return {f"VAE_PIPELINE_{k.upper()}": str(v) for k, v in {**TINY, **overrides}.items()}
 
 
 @pytest.fixture(scope="session")

@@ -8,17 +8,10 @@ from typer.testing import CliRunner
 from vae_pipeline.cli import app
 from vae_pipeline.store.base import Span
 from vae_pipeline.store.duckdb_store import DuckDBStore
+from vae_pipeline_tests.conftest import tiny_env
 
 runner = CliRunner()
-TINY_ENV = {
-    "VAE_PIPELINE_START": "2024-01-02",
-    "VAE_PIPELINE_N_NAMES": "20",
-    "VAE_PIPELINE_WINDOW": "60",
-    "VAE_PIPELINE_HORIZON": "2",
-    "VAE_PIPELINE_EPOCHS": "12",
-    "VAE_PIPELINE_MIN_NAMES": "5",
-    "VAE_PIPELINE_SEED": "42",
-}
+TINY_ENV = tiny_env(horizon=2, epochs=12)
 DAYS = ("2024-05-30", "2024-05-31")
 
 

@@ -6,18 +6,10 @@ import pytest
 from typer.testing import CliRunner
 
 from vae_pipeline.cli import app
-from vae_pipeline_tests.conftest import DAY, DECISION
+from vae_pipeline_tests.conftest import DAY, DECISION, tiny_env
 
 runner = CliRunner()
-TINY_ENV = {
-    "VAE_PIPELINE_START": "2024-01-02",
-    "VAE_PIPELINE_N_NAMES": "20",
-    "VAE_PIPELINE_WINDOW": "60",
-    "VAE_PIPELINE_HORIZON": "5",
-    "VAE_PIPELINE_EPOCHS": "30",
-    "VAE_PIPELINE_MIN_NAMES": "5",
-    "VAE_PIPELINE_SEED": "42",
-}
+TINY_ENV = tiny_env()
 
 
 def test_scorecard_before_any_run_says_so_in_one_line(tmp_path, monkeypatch):

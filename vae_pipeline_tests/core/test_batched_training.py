@@ -249,12 +249,13 @@ def test_a_chain_is_its_cold_head_then_one_window_warm_fits_from_the_day_before(
     # loop's generic one round differently, so 1e-4 here)
     for head in (0, 3):
         assert_same_fit(fit_model(key, ws[head], None, config), fits[head], 1e-4, 1e-3)
+        assert len(fits[head].history) > 40  # a cold fit runs past the warm budget
     warm = warm_config(config, 40, 1e-2)
     for i in (1, 2, 4):
         seed = {k: v.clone() for k, v in fits[i - 1].model.state_dict().items()}
         one = no_worse_than_seed(train_vae(ws[i], warm, init_state=seed), seed)
         assert_same_fit(one, fits[i], 1e-4, 1e-3)
-        assert len(fits[i].history) <= 40 < len(fits[i - 1].history) or i - 1 not in (0, 3)
+        assert len(fits[i].history) <= 40  # the warm budget, not the cold one
     # a seeded window starts where its predecessor ended: its first loss is near that fit's
     # kept loss (one day in 60 changed), well below a cold start's on the same window
     kept = fits[0].history["total"].iloc[fits[0].best_epoch - 1]

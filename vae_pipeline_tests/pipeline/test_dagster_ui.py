@@ -18,7 +18,7 @@ from vae_pipeline.pipeline.definitions import build_definitions
 from vae_pipeline.pipeline.runner import materialise_day
 from vae_pipeline.store.factory import store_for
 from vae_pipeline_tests.browser import Page, chromium_path
-from vae_pipeline_tests.conftest import DAY, tiny_settings
+from vae_pipeline_tests.conftest import DAY, tiny_env, tiny_settings
 from vae_pipeline_tests.dagster_ui import (
     asset_nodes,
     dismiss_community_prompt,
@@ -33,15 +33,7 @@ pytestmark = [
     pytest.mark.skipif(chromium_path() is None, reason="chromium not installed"),
 ]
 # tiny_settings as the environment the webserver's code location reads
-TINY_ENV = {
-    "VAE_PIPELINE_START": "2024-01-02",
-    "VAE_PIPELINE_N_NAMES": "20",
-    "VAE_PIPELINE_WINDOW": "60",
-    "VAE_PIPELINE_HORIZON": "5",
-    "VAE_PIPELINE_EPOCHS": "30",
-    "VAE_PIPELINE_MIN_NAMES": "5",
-    "VAE_PIPELINE_SEED": "42",
-}
+TINY_ENV = tiny_env()
 MATERIALISATION = """
 query ($name: [String!]!, $day: String!) {
   assetOrError(assetKey: {path: $name}) {

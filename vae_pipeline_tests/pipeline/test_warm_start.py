@@ -97,7 +97,10 @@ def test_the_self_dependency_exists_only_with_the_option(tmp_path):
         assert (mapping.start_offset, mapping.end_offset) == (-5, -1)
     _, cold = _defs(tmp_path, warm=False)
     graph = cold.resolve_asset_graph()
-    assert AssetKey("trained_vae_reference") not in graph.get(AssetKey("trained_vae_reference")).parent_keys
+    assert (
+        AssetKey("trained_vae_reference")
+        not in graph.get(AssetKey("trained_vae_reference")).parent_keys
+    )
 
 
 # the models that chain day to day (the headline trained_vae is fitted by EM, always cold)
@@ -113,6 +116,16 @@ def _run(defs, instance, names, **kwargs):
         )
 
 
+def _with_history(settings, defs) -> DagsterInstance:
+    """An instance whose run has ingested the raw history up to 2024-06-03 (one ranged run)."""
+    from vae_pipeline.pipeline.runner import HISTORY_ASSETS, RANGE_END_TAG, RANGE_START_TAG
+
+    instance = DagsterInstance.ephemeral()
+    history = {RANGE_START_TAG: settings.data.start, RANGE_END_TAG: "2024-06-03"}
+    assert _run(defs, instance, HISTORY_ASSETS, tags=history).success
+    return instance
+
+
 def _metadata(result, name: str) -> dict:
     for event in result.get_asset_materialization_events():
         if event.materialization.asset_key == AssetKey(name):
@@ -121,12 +134,8 @@ def _metadata(result, name: str) -> dict:
 
 
 def test_consecutive_partitions_chain_warm_starts(tmp_path):
-    from vae_pipeline.pipeline.runner import HISTORY_ASSETS, RANGE_END_TAG, RANGE_START_TAG
-
     settings, defs = _defs(tmp_path, warm=True)
-    instance = DagsterInstance.ephemeral()
-    history = {RANGE_START_TAG: settings.data.start, RANGE_END_TAG: "2024-06-03"}
-    assert _run(defs, instance, HISTORY_ASSETS, tags=history).success
+    instance = _with_history(settings, defs)
     config = {"resources": {"training": {"config": {"warm_epochs": 7}}}}
     # Friday, then Monday (the weekend holds no partitions): Monday seeds from Friday
     first = _run(defs, instance, MODELS, partition_key="2024-05-31", run_config=config)
@@ -141,13 +150,11 @@ def test_consecutive_partitions_chain_warm_starts(tmp_path):
 
 
 def test_a_ranged_run_keeps_the_per_day_warm_start_chain(tmp_path):
-    from vae_pipeline.pipeline.runner import HISTORY_ASSETS, RANGE_END_TAG, RANGE_START_TAG
+    from vae_pipeline.pipeline.runner import RANGE_END_TAG, RANGE_START_TAG
     from vae_pipeline.store import DuckDBStore, ModelStore
 
     settings, defs = _defs(tmp_path, warm=True)
-    instance = DagsterInstance.ephemeral()
-    history = {RANGE_START_TAG: settings.data.start, RANGE_END_TAG: "2024-06-03"}
-    assert _run(defs, instance, HISTORY_ASSETS, tags=history).success
+    instance = _with_history(settings, defs)
     config = {"resources": {"training": {"config": {"warm_epochs": 7}}}}
     # one run over Friday and Monday: Monday seeds from the Friday fitted in the same run
     ranged = {RANGE_START_TAG: "2024-05-31", RANGE_END_TAG: "2024-06-03"}
@@ -165,12 +172,8 @@ def test_a_ranged_run_keeps_the_per_day_warm_start_chain(tmp_path):
 
 
 def test_warm_start_without_its_lineage_is_refused(tmp_path):
-    from vae_pipeline.pipeline.runner import HISTORY_ASSETS, RANGE_END_TAG, RANGE_START_TAG
-
     settings, defs = _defs(tmp_path, warm=False)
-    instance = DagsterInstance.ephemeral()
-    history = {RANGE_START_TAG: settings.data.start, RANGE_END_TAG: "2024-06-03"}
-    assert _run(defs, instance, HISTORY_ASSETS, tags=history).success
+    instance = _with_history(settings, defs)
     config = {"resources": {"training": {"config": {"warm_start": True}}}}
     result = _run(defs, instance, MODELS, partition_key="2024-06-03", run_config=config,
                   raise_on_error=False)  # fmt: skip
