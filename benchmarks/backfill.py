@@ -18,6 +18,7 @@ each case: on a busy machine every figure is pessimistic.
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import os
 import platform
@@ -45,15 +46,14 @@ def settings_for(n: int, db_path: Path, days: int):
 
 def measure(n: int, days: int) -> dict:
     """One cold backfill of ``days`` trading days ending at DAY."""
-    import logging
-
     from dagster import DagsterInstance
+    from rich.console import Console
 
+    from vae_pipeline.cli.progress import RunFollower
     from vae_pipeline.core.calendar import shift_trading_days
     from vae_pipeline.pipeline.definitions import build_definitions
     from vae_pipeline.pipeline.runner import backfill
 
-    logging.getLogger("dagster").setLevel(logging.WARNING)  # the runs' DEBUG lines
     first = shift_trading_days(DAY, -(days - 1))
     with tempfile.TemporaryDirectory(prefix="vae_backfill_") as tmp:
         settings = settings_for(n, Path(tmp) / "bench.duckdb", days)
@@ -68,9 +68,14 @@ def measure(n: int, days: int) -> dict:
                 stages[-1]["seconds"] = time.perf_counter() - stages[-1].pop("started")
 
         load_before = os.getloadavg()[0]
+        instance = DagsterInstance.ephemeral()
         t0 = time.perf_counter()
-        result = backfill(defs, first, DAY, settings, instance=DagsterInstance.ephemeral(),
-                          progress=progress)  # fmt: skip
+        # as ``vae backfill`` runs it: Dagster's console logger at the settings' level (its
+        # DEBUG stream, ~20,000 lines a year, is --verbose only) and the step follower polling
+        # the instance (its lines to a buffer instead of the terminal)
+        with RunFollower(instance, Console(file=io.StringIO())):
+            result = backfill(defs, first, DAY, settings, instance=instance, progress=progress,
+                              log_level=settings.runtime.log_level)  # fmt: skip
         seconds = time.perf_counter() - t0
     return {
         "n": n, "days": days, "first": f"{first:%Y-%m-%d}", "last": DAY,

@@ -41,8 +41,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 from scipy.linalg import solve_triangular
-from sklearn.decomposition import FactorAnalysis
 
+from vae_pipeline.core.factor_fits import fit_factor_analysis
 from vae_pipeline.core.model import NOISE_LOGVAR_MIN, VAE, kl_per_dim
 
 if TYPE_CHECKING:
@@ -98,23 +98,23 @@ def set_to_em_optimum(
     exactly, so the ELBO equals the FA log-likelihood. Returns the negative log-likelihood per
     EM iteration (per day) and the stop reason of :func:`converged` on it."""
     k = model.latent_dim
-    fa = FactorAnalysis(n_components=k, max_iter=max_iter, tol=EM_TOL, random_state=seed).fit(z)
-    w = fa.components_.T.astype(np.float64)  # N x k
-    psi = np.maximum(fa.noise_variance_, np.exp(NOISE_LOGVAR_MIN))
+    fa = fit_factor_analysis(z, k, max_iter, EM_TOL, seed)  # the CVAE's fits share it
+    w = fa.components.T.astype(np.float64)  # N x k
+    psi = np.maximum(fa.noise_variance, np.exp(NOISE_LOGVAR_MIN))
     wp = w / psi[:, None]
     post_cov = np.linalg.inv(np.eye(k) + w.T @ wp)
     enc = post_cov @ wp.T  # k x N
     head_w = np.zeros((2 * k, model.n_inputs))
     head_b = np.zeros(2 * k)
-    head_w[:k], head_b[:k] = enc, -enc @ fa.mean_
+    head_w[:k], head_b[:k] = enc, -enc @ fa.mean
     head_b[k:] = np.log(np.diag(post_cov))
     model.enc_head.weight.copy_(torch.from_numpy(head_w))
     model.enc_head.bias.copy_(torch.from_numpy(head_b))
     model.decoder.weight.copy_(torch.from_numpy(w))
-    model.decoder.bias.copy_(torch.from_numpy(fa.mean_))
+    model.decoder.bias.copy_(torch.from_numpy(fa.mean.copy()))
     model.log_noise_var.copy_(torch.from_numpy(np.log(psi)))
-    losses = [-float(v) / z.shape[0] for v in fa.loglike_]
-    return losses, "converged" if converged(losses) or fa.n_iter_ < max_iter else "max_steps"
+    losses = [-float(v) / z.shape[0] for v in fa.loglike]
+    return losses, "converged" if converged(losses) or fa.n_iter < max_iter else "max_steps"
 
 
 def converged(

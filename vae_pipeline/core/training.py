@@ -17,7 +17,6 @@ from dataclasses import asdict, dataclass, field, replace
 import numpy as np
 import pandas as pd
 import torch
-from sklearn.decomposition import FactorAnalysis
 
 from vae_pipeline.core.converged import (
     EM_TOL,
@@ -37,6 +36,7 @@ from vae_pipeline.core.converged_cvae import (
     heldout_loglik,
     set_regime_fa_weights,
 )
+from vae_pipeline.core.factor_fits import fit_factor_analysis
 from vae_pipeline.core.model import (
     DECODERS,
     ENCODERS,
@@ -650,11 +650,8 @@ def _train_headline_cvae(
     floor = math.exp(NOISE_LOGVAR_MIN)
 
     def pooled_fa(z: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        fa = FactorAnalysis(
-            n_components=k, max_iter=MAX_STEPS, tol=EM_TOL, random_state=config.seed
-        )
-        fa.fit(z)
-        return fa.components_.T.astype(np.float64), np.maximum(fa.noise_variance_, floor)
+        fa = fit_factor_analysis(z, k, MAX_STEPS, EM_TOL, config.seed)  # the VAE's final fit
+        return fa.components.T.astype(np.float64), np.maximum(fa.noise_variance, floor)
 
     with torch.random.fork_rng(devices=[]):
         k, evidence, sel_losses, held = _select_latents(X, config)
