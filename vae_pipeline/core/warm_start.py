@@ -26,6 +26,9 @@ from vae_pipeline.core.training import TrainConfig, TrainResult
 # Epochs and Adam learning rate of a warm-started refit (cold: TrainConfig's 300 at 3e-2).
 WARM_EPOCHS = 100
 WARM_LR = 1e-2
+# A seeded fit starts near its optimum, so its loss need not fall; it must not end more than
+# this fraction above where it started (the training gate; a cold fit's loss must fall).
+WARM_LOSS_TOLERANCE = 0.02
 
 
 def warm_config(config: TrainConfig, epochs: int = WARM_EPOCHS, lr: float = WARM_LR) -> TrainConfig:
@@ -84,13 +87,18 @@ def kept_loss(result: TrainResult) -> float:
     return float(total.iloc[-1])
 
 
-def no_worse_than_seed(result: TrainResult, seed: dict) -> TrainResult:
-    """A warm fit whose kept weights ended above the loss its seed had on the same window (the
-    first row of its history) returns the seed instead (``best_epoch`` 0): fresh Adam moments
-    can push a sharp learned-noise optimum uphill for a while (measured: 3 of 271 chained
-    ``vae_mlp`` days ended 2-3 % above their seed at N = 60), and the seed is already a model
-    of this window."""
-    if kept_loss(result) <= float(result.history["total"].iloc[0]):
+def no_worse_than_seed(
+    result: TrainResult, seed: dict, tolerance: float = WARM_LOSS_TOLERANCE
+) -> TrainResult:
+    """A warm fit whose kept weights ended more than ``tolerance`` above the loss its seed had
+    on the same window (the first row of its history), which the training gate refuses,
+    returns the seed instead (``best_epoch`` 0): fresh Adam moments can push a sharp learned-
+    noise optimum uphill for a while (measured: 3 of 271 chained ``vae_mlp`` days ended 2-3 %
+    above their seed at N = 60), and the seed is already a model of this window. Within the
+    tolerance the warm fit is kept: a single-draw loss moves by its Monte-Carlo noise from step
+    to step, so a seeded fit already at its optimum ends a little above its first draw about
+    half the time (a strict rule kept the seed on 13 of 16 chained reference-VAE days)."""
+    if kept_loss(result) <= float(result.history["total"].iloc[0]) * (1 + tolerance):
         return result
     result.model.load_state_dict(seed)
     result.best_epoch = 0

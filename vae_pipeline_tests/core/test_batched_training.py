@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 import torch
 
+from vae_pipeline.core import batched
 from vae_pipeline.core.batched import batch_size_for, train_batched
 from vae_pipeline.core.converged import heldout_evidence, new_model, set_to_em_optimum
 from vae_pipeline.core.covariance import ModelKey, model_keys
@@ -217,27 +218,44 @@ def test_windows_beyond_one_chunk_match():
 def test_warm_chains_cut_a_range_into_contiguous_near_equal_chains():
     from vae_pipeline.core.refit.models import WarmChains
 
-    assert WarmChains(length=3).segments(list(range(7))) == [[0, 1, 2], [3, 4], [5, 6]]
-    assert WarmChains(length=16).segments([4, 5, 6]) == [[4, 5, 6]]
-    assert WarmChains(length=1).segments([0, 1]) == [[0], [1]]
+    assert WarmChains(length=3).segments(list(range(7)), batch=1) == [[0, 1, 2], [3, 4], [5, 6]]
+    assert WarmChains(length=16).segments([4, 5, 6], batch=1) == [[4, 5, 6]]
+    assert WarmChains(length=1).segments([0, 1], batch=1) == [[0], [1]]
 
 
-def test_only_adam_fits_run_to_convergence_are_chained():
+def test_chains_fill_whole_batches_and_a_range_within_one_batch_is_not_chained():
+    from vae_pipeline.core.refit.models import WarmChains
+
+    chains = WarmChains(length=16)
+    # a 21-day backfill's 42 decision windows at N = 60 fit in one batch of 64: all cold
+    assert chains.segments(list(range(42)), batch=64) == [[i] for i in range(42)]
+    # a year (271 windows): 64 chains at N = 60 (one batch), 20 at N = 500 (batches of 10)
+    for batch, count, longest in ((64, 64, 5), (10, 20, 14)):
+        segments = chains.segments(list(range(271)), batch=batch)
+        assert len(segments) == count and max(map(len, segments)) == longest
+        assert sum(segments, []) == list(range(271))
+
+
+def test_every_batched_adam_model_is_chained_and_the_em_headline_fits_are_not():
     from vae_pipeline.core.refit.models import chained
 
     configs = {name: model_config(TrainConfig(), model_keys([name])[0]) for name in
-               ["vae_mlp", "vae_reference", "vae_hetero", "cvae_reference", "vae", "cvae"]}  # fmt: skip
-    assert {n for n, c in configs.items() if chained(c)} == {"vae_mlp"}
+               ["vae_mlp", "vae_reference", "vae_hetero", "cvae_reference", "cvae_hetero",
+                "vae", "cvae"]}  # fmt: skip
+    assert {n for n, c in configs.items() if chained(c)} == set(ADAM_MODELS)
+    # a configuration the batch does not cover is fitted window by window, cold
+    assert not chained(replace(configs["vae_reference"], batch_size=64))
 
 
-def test_a_chain_is_its_cold_head_then_one_window_warm_fits_from_the_day_before():
+def test_a_chain_is_its_cold_head_then_one_window_warm_fits_from_the_day_before(monkeypatch):
     """Each chain's first window is the cold one-window fit; every later window is the
     one-window warm fit (``train_vae(init_state=...)``) from its predecessor's kept weights,
-    trained ``epochs`` at ``lr``; and the reference models ignore the chains."""
+    trained ``epochs`` at ``lr``."""
     from vae_pipeline.core.refit.models import WarmChains
     from vae_pipeline.core.training import train_vae
     from vae_pipeline.core.warm_start import no_worse_than_seed, warm_config
 
+    monkeypatch.setattr(batched, "MAX_BATCH", 2)  # 5 windows fill more than one batch
     key = model_keys(["vae_mlp"])[0]
     config = replace(model_config(TrainConfig(hidden=8), key), epochs=600)
     count = 5
@@ -261,13 +279,33 @@ def test_a_chain_is_its_cold_head_then_one_window_warm_fits_from_the_day_before(
     kept = fits[0].history["total"].iloc[fits[0].best_epoch - 1]
     first = fits[1].history["total"].iloc[0]
     assert first <= 1.3 * kept and first < 0.7 * fit_model(key, ws[1], None, config).history["total"].iloc[0]
-    ref = model_keys(["vae_reference"])[0]
-    ref_config = replace(model_config(TrainConfig(hidden=8), ref), epochs=40)
-    plain = fit_model_range(ref, ws, [None] * count, ref_config)
-    with_chains = fit_model_range(ref, ws, [None] * count, ref_config, chains=chains)
-    assert all(f.seeded_by is None for f in with_chains)
-    for a, b in zip(plain, with_chains, strict=True):
-        assert_same_fit(a, b)
+
+
+@pytest.mark.parametrize("name", ["vae_reference", "cvae_hetero"])
+def test_a_fixed_epoch_chain_is_its_cold_head_then_warm_fits_of_the_warm_budget(name, monkeypatch):
+    """The reference models (a fixed number of epochs) chain the same way: the head is the
+    cold one-day fit (all its epochs), each later window the one-window warm fit of ``epochs``
+    at ``lr`` from the window before's kept weights."""
+    from vae_pipeline.core.refit.models import WarmChains
+    from vae_pipeline.core.warm_start import no_worse_than_seed, warm_config
+
+    monkeypatch.setattr(batched, "MAX_BATCH", 1)  # one window a batch: one chain of four
+    key = model_keys([name])[0]
+    config = replace(model_config(TrainConfig(hidden=8), key), epochs=60)
+    count = 4
+    ws = windows(returns(t=T + count), count=count)
+    regimes = labels(count=count) if key.kind == "cvae" else [None] * count
+    chains = WarmChains(epochs=20, lr=1e-2, length=count)
+    fits = fit_model_range(key, ws, regimes, config, chains=chains)
+    assert [f.seeded_by for f in fits] == [None, 0, 1, 2]
+    assert_same_fit(fit_model(key, ws[0], regimes[0], config), fits[0])
+    assert len(fits[0].history) == 60
+    warm = warm_config(config, 20, 1e-2)
+    for i in range(1, count):
+        seed = {k: v.clone() for k, v in fits[i - 1].model.state_dict().items()}
+        one = no_worse_than_seed(fit_model(key, ws[i], regimes[i], warm, init_state=seed), seed)
+        assert_same_fit(one, fits[i])
+        assert len(fits[i].history) == 20
 
 
 def test_a_warm_fit_that_ends_above_its_seed_returns_the_seed():

@@ -44,7 +44,13 @@ from dagster import (
 from vae_pipeline.core.covariance import REGISTRY, ModelKey, model_keys, model_names
 from vae_pipeline.core.refit import fit_model, fit_model_range, model_config, regime_labels
 from vae_pipeline.core.training import TrainConfig, TrainResult
-from vae_pipeline.core.warm_start import kept_loss, previous_state, sibling_state, warm_config
+from vae_pipeline.core.warm_start import (
+    WARM_LOSS_TOLERANCE,
+    kept_loss,
+    previous_state,
+    sibling_state,
+    warm_config,
+)
 from vae_pipeline.pipeline.assets.common import (
     DUCKDB_POOL,
     HISTORY_CHECK,
@@ -72,9 +78,6 @@ TRAINING_CHECKS = ["loss_finite_decreasing", "weights_finite", "kl_nonnegative"]
 # What a warm start may seed from: the model's own partitions of the previous week (the latest
 # stored one is used, so a holiday does not break the chain); none before the first partition.
 PREVIOUS_WEEK = {"start_offset": -5, "end_offset": -1}
-# A seeded fit starts near its optimum, so its loss need not fall; it must not end more than
-# this fraction above where it started (a cold fit's must fall).
-WARM_LOSS_TOLERANCE = 0.02
 PROGRESS_SECONDS = 5.0
 MODEL_KEYS = model_keys(list(REGISTRY))
 # The modules whose code decides what a fit returns for given inputs and settings: the
