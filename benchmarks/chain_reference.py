@@ -8,7 +8,9 @@ chains (``core.refit.models.WarmChains``): a chain's first window cold (300 epoc
 the seeded initialisation, exactly the one-day fit), each later window from the window before's
 model, ``--warm-epochs`` at ``--warm-lr``. For each reference model (``vae_reference``,
 ``vae_hetero``, ``cvae_reference``, ``cvae_hetero``) on ``--windows`` consecutive W = 504 windows
-of the seed-42 synthetic panel (N = ``--n``) it fits:
+of the seed-42 synthetic panel (N = ``--n``) and, with ``--real``, of the real S&P 500 panel in
+``../shared/data/real/`` (read as ``benchmarks/real_data_study.py`` reads it; the last windows
+of the panel, including the 2020 crash; skipped when the data is absent) it fits:
 
 - ``cold``: every window cold, seed 42 (what ``vae run`` gives that day);
 - ``seed43``: every window cold, seed 43: an equally valid one-day fit. Its distance to ``cold``
@@ -29,6 +31,7 @@ import argparse
 import json
 import os
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -37,6 +40,7 @@ MODELS = ("vae_reference", "vae_hetero", "cvae_reference", "cvae_hetero")
 
 
 def measure(label, returns, regime, windows, warm_epochs, warm_lr) -> dict:
+    from vae_pipeline.core import batched
     from vae_pipeline.core.covariance import REGISTRY
     from vae_pipeline.core.minvar import minvar_weights
     from vae_pipeline.core.refit import model_config
@@ -44,8 +48,6 @@ def measure(label, returns, regime, windows, warm_epochs, warm_lr) -> dict:
     from vae_pipeline.core.refit.models import FittedModels, WarmChains, fit_model_range
     from vae_pipeline.core.training import TrainConfig
     from vae_pipeline.core.warm_start import kept_loss
-
-    from vae_pipeline.core import batched
 
     # one chain over all the windows (a ranged run cuts chains only as long as its batch width
     # requires, up to VAE_PIPELINE_CHAIN_LENGTH; this measures a chain of the whole length)
@@ -102,6 +104,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--windows", type=int, default=17, help="consecutive windows (one chain)")
     parser.add_argument("--warm-epochs", type=int, default=100)
     parser.add_argument("--warm-lr", type=float, default=1e-2)
+    parser.add_argument("--real", action="store_true", help="also the real panel (if present)")
+    parser.add_argument("--real-names", type=int, default=100, help="names of the real panel")
     args = parser.parse_args(argv)
     import torch
 
@@ -114,6 +118,22 @@ def main(argv: list[str] | None = None) -> None:
         regime = panel.observables["regime"].to_numpy().astype(int)
         results.append(measure(f"synthetic N={n}", panel.returns, regime, args.windows,
                                args.warm_epochs, args.warm_lr))  # fmt: skip
+    if args.real:
+        import sys
+
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        from real_data_study import DEFAULT_DATA, load
+
+        if not (DEFAULT_DATA / "sp500_2015_2020_prices.csv.gz").exists():
+            print(f"real data not found in {DEFAULT_DATA}: the real panel is skipped",
+                  file=sys.stderr)  # fmt: skip
+        else:
+            returns, obs, _, _ = load(DEFAULT_DATA, args.real_names, 42)
+            span = W + args.windows + H
+            returns = returns.iloc[-span:]
+            regime = obs["regime"].reindex(returns.index).fillna(0).to_numpy().astype(int)
+            results.append(measure(f"S&P 500 N={returns.shape[1]}", returns, regime,
+                                   args.windows, args.warm_epochs, args.warm_lr))  # fmt: skip
     print(json.dumps({"benchmark": "chain_reference", "warm_epochs": args.warm_epochs,
                       "warm_lr": args.warm_lr, "results": results}))  # fmt: skip
 

@@ -149,12 +149,21 @@ class VAE(nn.Module):
             )
         return torch.cat([x, c.to(dtype=x.dtype, device=x.device)], dim=1)
 
+    def encoder_input(self, x: torch.Tensor, c: torch.Tensor | None = None) -> torch.Tensor:
+        """What the encoder reads: ``x``, with the one-hot condition appended for a CVAE."""
+        return self._with_condition(x, c)
+
     def encode(
         self, x: torch.Tensor, c: torch.Tensor | None = None
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Posterior parameters ``(mu, logvar)``, each T x k; logvar clamped for stability."""
-        h = self.enc_head(self.encoder(self._with_condition(x, c)))
-        mu, logvar = h.chunk(2, dim=1)
+        return self.encode_input(self.encoder_input(x, c))
+
+    def encode_input(self, xc: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """:meth:`encode` from the encoder's input (:meth:`encoder_input`): a full-batch fit
+        reads the same input every step, so it joins the condition to the window once."""
+        h = self.enc_head(self.encoder(xc))
+        mu, logvar = h.chunk(2, dim=-1)
         return mu, logvar.clamp(LOGVAR_MIN, LOGVAR_MAX)
 
     def decoder_input(self, z: torch.Tensor, c: torch.Tensor | None = None) -> torch.Tensor:

@@ -292,7 +292,9 @@ class _LinearDecoderLoss:
 
     def loss(self, model: VAE, c: torch.Tensor | None, generator, beta: float):
         x, t = self.x, self.t
-        mu, logvar = model.encode(x, c)
+        # the encoder's input, the condition joined once (``xc``) where the caller set it
+        xc = self.xc if getattr(self, "xc", None) is not None else model.encoder_input(x, c)
+        mu, logvar = model.encode_input(xc)
         eps = torch.randn(mu.shape, generator=generator, device=mu.device, dtype=mu.dtype)
         u, w, b = _output_layer(model, mu + eps * torch.exp(0.5 * logvar), c)  # N x m, N
         cross = (u.T @ x).T  # N x m = X'U
@@ -325,7 +327,9 @@ class _LinearDecoderNLL:
 
     def loss(self, model: VAE, c: torch.Tensor | None, generator, beta: float):
         x, t = self.x, self.t
-        mu, logvar = model.encode(x, c)
+        # the encoder's input, the condition joined once (``xc``) where the caller set it
+        xc = self.xc if getattr(self, "xc", None) is not None else model.encoder_input(x, c)
+        mu, logvar = model.encode_input(xc)
         eps = torch.randn(mu.shape, generator=generator, device=mu.device, dtype=mu.dtype)
         u, w, b = _output_layer(model, mu + eps * torch.exp(0.5 * logvar), c)  # N x m, N
         cross = (u.T @ x).T  # N x m = X'U
@@ -460,6 +464,7 @@ def train_vae(
     if model.decoder_kind in LINEAR_DECODERS:
         fast_cls = _LinearDecoderLoss if model.noise_kind == "fixed" else _LinearDecoderNLL
         fast = fast_cls(model, x_tr)
+        fast.xc = model.encoder_input(x_tr, c_tr)  # one copy of [x, c], not one per epoch
     batch = n_train if config.batch_size in (0, None) else min(config.batch_size, n_train)
     rows: list[dict] = []
     best_score, best_state, best_epoch, since_best = math.inf, None, None, 0

@@ -70,8 +70,9 @@ class TrainingResource(ConfigurableResource):
     chain_length: int = Field(
         16,
         ge=0,
-        description="a ranged run (backfill) trains vae_mlp as warm-start chains of this many "
-        "days, warm_epochs at warm_lr after each chain's cold first day (0: every day cold)",
+        description="a ranged run (backfill) filling more than one batch trains its Adam models "
+        "as warm-start chains of at most this many days, warm_epochs at warm_lr after each "
+        "chain's cold first day (0: every day cold)",
     )
 
     def chains(self) -> WarmChains | None:

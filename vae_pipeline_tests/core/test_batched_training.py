@@ -223,17 +223,29 @@ def test_warm_chains_cut_a_range_into_contiguous_near_equal_chains():
     assert WarmChains(length=1).segments([0, 1], batch=1) == [[0], [1]]
 
 
-def test_chains_fill_whole_batches_and_a_range_within_one_batch_is_not_chained():
+def test_the_chain_count_minimises_the_ranges_batched_steps():
+    """As many chains as make the range cheapest (at most ``length`` days each): short cold
+    fits on a small panel (the step's overhead dominates) fill the batch, a range within one
+    batch stays cold; long cold fits (``vae_mlp``) or a large panel (compute dominates) take
+    the longest chains."""
+    from vae_pipeline.core.batched import step_overhead
     from vae_pipeline.core.refit.models import WarmChains
 
-    chains = WarmChains(length=16)
-    # a 21-day backfill's 42 decision windows at N = 60 fit in one batch of 64: all cold
-    assert chains.segments(list(range(42)), batch=64) == [[i] for i in range(42)]
-    # a year (271 windows): 64 chains at N = 60 (one batch), 20 at N = 500 (batches of 10)
-    for batch, count, longest in ((64, 64, 5), (10, 20, 14)):
-        segments = chains.segments(list(range(271)), batch=batch)
-        assert len(segments) == count and max(map(len, segments)) == longest
-        assert sum(segments, []) == list(range(271))
+    chains = WarmChains(epochs=100, length=16)
+
+    def layout(n_names, count, cold):
+        segments = chains.segments(list(range(count)), batch=batch_size_for(504, n_names),
+                                   overhead=step_overhead(504, n_names, "cpu"),
+                                   cold_epochs=cold)  # fmt: skip
+        assert sum(segments, []) == list(range(count))  # contiguous, in order, each once
+        return len(segments), max(map(len, segments))
+
+    assert layout(60, 22, 300) == (22, 1)  # a 1-day backfill's decision windows: all cold
+    assert layout(60, 271, 300) == (55, 5)  # a year, reference models: one batch of chains
+    assert layout(60, 271, 3000) == (17, 16)  # a year, vae_mlp: the longest chains
+    assert layout(500, 271, 300) == (21, 13)  # batches of 10: compute dominates
+    # no overhead at all: the fewest chains the length allows
+    assert len(chains.segments(list(range(271)), batch=64, overhead=0.0)) == 17
 
 
 def test_every_batched_adam_model_is_chained_and_the_em_headline_fits_are_not():
@@ -309,7 +321,12 @@ def test_a_fixed_epoch_chain_is_its_cold_head_then_warm_fits_of_the_warm_budget(
 
 
 def test_a_warm_fit_that_ends_above_its_seed_returns_the_seed():
-    from vae_pipeline.core.warm_start import kept_loss, no_worse_than_seed, warm_config
+    from vae_pipeline.core.warm_start import (
+        WARM_LOSS_TOLERANCE,
+        kept_loss,
+        no_worse_than_seed,
+        warm_config,
+    )
 
     key = model_keys(["vae_mlp"])[0]
     config = replace(model_config(TrainConfig(hidden=8), key), epochs=200)
@@ -317,7 +334,7 @@ def test_a_warm_fit_that_ends_above_its_seed_returns_the_seed():
     seed = {k: v.clone() for k, v in fit_model(key, ws[0], None, config).model.state_dict().items()}
     # far too high a rate for a seeded fit: it is thrown uphill and never gets back
     uphill = fit_model(key, ws[1], None, warm_config(config, 30, 0.5), init_state=seed)
-    assert kept_loss(uphill) > uphill.history["total"].iloc[0]
+    assert kept_loss(uphill) > uphill.history["total"].iloc[0] * (1 + WARM_LOSS_TOLERANCE)
     kept = no_worse_than_seed(uphill, seed)
     assert kept.best_epoch == 0 and kept_loss(kept) == kept.history["total"].iloc[0]
     for name, value in kept.model.state_dict().items():
@@ -327,5 +344,8 @@ def test_a_warm_fit_that_ends_above_its_seed_returns_the_seed():
     falling = replace(fitted, history=fitted.history.assign(total=np.linspace(5.0, 4.0, 30)))
     weights = {k: v.clone() for k, v in falling.model.state_dict().items()}
     assert no_worse_than_seed(falling, seed).best_epoch == fitted.best_epoch != 0
+    # one that ended above its seed by less than the gate's tolerance (a single draw's noise) too
+    flat = replace(fitted, history=fitted.history.assign(total=np.linspace(5.0, 5.05, 30)))
+    assert no_worse_than_seed(flat, seed) is flat and flat.best_epoch == fitted.best_epoch
     for name, value in falling.model.state_dict().items():
         torch.testing.assert_close(value, weights[name])

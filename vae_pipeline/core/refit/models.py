@@ -15,7 +15,13 @@ import numpy as np
 import pandas as pd
 
 from vae_pipeline.core import batched
-from vae_pipeline.core.batched import MAX_BATCH, batch_size_for, batchable, train_batched
+from vae_pipeline.core.batched import (
+    MAX_BATCH,
+    batch_size_for,
+    batchable,
+    step_overhead,
+    train_batched,
+)
 from vae_pipeline.core.covariance import REGISTRY, ModelKey, model_keys
 from vae_pipeline.core.training import (
     TrainConfig,
@@ -91,27 +97,51 @@ class WarmChains:
     start a few epochs from this window's fit. A cold fit costs 300 epochs (the reference
     models) or 1,100-1,550 (``vae_mlp``, to convergence); a warm one ``epochs`` (100).
 
-    How many chains (:meth:`segments`): enough to fill whole batches, each at most ``length``
-    windows. A range that fits in one batch is not chained at all (every window cold, the
-    one-day fits: batching alone already costs one window's steps), and chains are only as long
-    as the batch width requires, so as few days as possible are warm. Measured
-    (``benchmarks/chain_reference.py``, 16 chained days): the chained reference models'
-    covariances are as far from the one-day fits as the one-day fits with another seed are
-    (median relative distance 0.17-0.39 vs 0.18-0.37 at N = 60, 0.45-0.49 vs 0.50-0.51 at
-    N = 500), at a lower training loss."""
+    How many chains (:meth:`segments`): no chain longer than ``length``, and as many as make
+    the range cheapest to train. A range's cost is its rounds (one cold round of the cold
+    epochs, then a warm round of ``epochs`` per further day of the longest chain) times the
+    cost of a batched step over the chains; a step costs its windows' compute plus a fixed
+    overhead (``core.batched.step_overhead``), and a batch holds at most ``batch`` windows.
+    So a model whose cold fit is short (the reference models, 300 epochs, 3x a warm fit) on a
+    small panel, where the overhead dominates, takes as many chains as fill a batch (a range
+    within one batch: every window cold, the one-day fits), while ``vae_mlp`` (up to 3,000
+    cold epochs, 30x) and any model on a large panel, where compute dominates, take the
+    longest chains. Measured (``benchmarks/chain_reference.py``, 16 chained days): the chained
+    reference models' covariances are as far from the one-day fits as the one-day fits with
+    another seed are at N = 60 (median relative distance 0.17-0.39 vs 0.18-0.37); at N = 500,
+    where the 300-epoch fits are far from converged (chained training losses 4-18 % lower),
+    within it for three of the four (0.45-0.49 vs 0.50-0.51, 0.24 vs 0.35), not for the
+    reference CVAE (0.29 vs 0.12)."""
 
     epochs: int = WARM_EPOCHS
     lr: float = WARM_LR
     length: int = 16
 
-    def segments(self, indices: list[int], batch: int = MAX_BATCH) -> list[list[int]]:
-        """``indices`` (in day order) cut into contiguous chains of near-equal length: as many
-        as fill whole batches of ``batch`` windows (all of them when they fit in one, i.e. no
-        chain longer than one window), with no chain longer than ``length``."""
+    def segments(
+        self,
+        indices: list[int],
+        batch: int = MAX_BATCH,
+        overhead: float = 0.0,
+        cold_epochs: int | None = None,
+    ) -> list[list[int]]:
+        """``indices`` (in day order) cut into contiguous chains of near-equal length, at most
+        ``length`` each: the count that minimises the range's cost (see the class doc) for
+        batches of ``batch`` windows, a step ``overhead`` (in windows' compute) and cold fits
+        of ``cold_epochs`` (default 3x ``epochs``); on a tie, more chains (fewer warm days)."""
         n = len(indices)
+        if not n:
+            return []
         batch = max(1, int(batch))
-        at_least = -(-n // max(1, int(self.length)))  # chains of at most ``length``
-        n_chains = max(1, min(n, batch * -(-at_least // batch)))
+        cold = 3 * self.epochs if cold_epochs is None else int(cold_epochs)
+        warm = min(int(self.epochs), cold)
+
+        def cost(m: int) -> float:
+            chunks = -(-m // batch)
+            rounds = cold + (-(-n // m) - 1) * warm
+            return rounds * (chunks * overhead + m)
+
+        fewest = -(-n // max(1, int(self.length)))
+        n_chains = min(range(fewest, n + 1), key=lambda m: (cost(m), -m))
         return [[int(i) for i in part] for part in np.array_split(np.asarray(indices), n_chains)]
 
 
@@ -311,8 +341,13 @@ def fit_model_range(
 
 def _fit_chains(group, windows, labels, n_cond, config, chains, on_step, results) -> None:
     """:class:`WarmChains` over the windows ``group`` (one batch shape, day order), in place."""
-    first = windows[group[0]]
-    segments = chains.segments(group, batch_size_for(len(first), first.shape[1], batched.MAX_BATCH))
+    t, n = windows[group[0]].shape
+    segments = chains.segments(
+        group,
+        batch=batch_size_for(t, n, batched.MAX_BATCH),
+        overhead=step_overhead(t, n, config.device),
+        cold_epochs=config.epochs,
+    )
     warm = warm_config(config, chains.epochs, chains.lr)
     for k in range(max(len(seg) for seg in segments)):
         todo = [(seg[k], seg[k - 1] if k else None) for seg in segments if len(seg) > k]
