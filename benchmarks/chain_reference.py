@@ -30,6 +30,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 import time
 from pathlib import Path
 
@@ -94,7 +95,7 @@ def measure(label, returns, regime, windows, warm_epochs, warm_lr) -> dict:
             "seconds_per_window": seconds,
             "seeds_kept": sum(len(f.history) == 1 or f.best_epoch == 0 for f in fits["chained"]),
         })  # fmt: skip
-        print(json.dumps(out["models"][-1]), flush=True)
+        print(json.dumps(out["models"][-1]), file=sys.stderr, flush=True)  # stdout: one JSON
     return out
 
 
@@ -119,8 +120,6 @@ def main(argv: list[str] | None = None) -> None:
         results.append(measure(f"synthetic N={n}", panel.returns, regime, args.windows,
                                args.warm_epochs, args.warm_lr))  # fmt: skip
     if args.real:
-        import sys
-
         sys.path.insert(0, str(Path(__file__).resolve().parent))
         from real_data_study import DEFAULT_DATA, load
 
