@@ -108,10 +108,10 @@ class WarmChains:
     cold epochs, 30x) and any model on a large panel, where compute dominates, take the
     longest chains. Measured (``benchmarks/chain_reference.py``, 16 chained days): the chained
     reference models' covariances are as far from the one-day fits as the one-day fits with
-    another seed are at N = 60 (median relative distance 0.17-0.39 vs 0.18-0.37); at N = 500,
-    where the 300-epoch fits are far from converged (chained training losses 4-18 % lower),
-    within it for three of the four (0.45-0.49 vs 0.50-0.51, 0.24 vs 0.35), not for the
-    reference CVAE (0.29 vs 0.12)."""
+    another seed are at N = 60 (median relative distance 0.17-0.39 vs 0.18-0.37) and on the
+    S&P 500 panel at N = 100 (0.13-0.23 vs 0.19-0.25); at N = 500, where the 300-epoch fits are
+    far from converged, within it for three of the four (0.25-0.46 vs 0.26-0.52), not for the
+    reference CVAE (0.40 vs 0.13)."""
 
     epochs: int = WARM_EPOCHS
     lr: float = WARM_LR
