@@ -10,7 +10,7 @@ Each case starts from an empty store and a fresh in-memory Dagster instance and 
 (W = 504, H = 21, 300 epochs, the default embedding), N = ``--n`` names: the history ingest
 (one ranged run), the decision chain of [A-H, B] (one ranged run: the models of every window
 trained together; the Adam models as warm-start chains of at most ``VAE_PIPELINE_CHAIN_LENGTH``
-days once the windows fill more than one batch) and the rest of [A, B] (one ranged run). A year
+days, as many chains as make the range cheapest) and the rest of [A, B] (one ranged run). A year
 of daily refits is the 250-day case. Reported: seconds per case and stage, seconds per new day, and the ratio of the
 21-day case to the 1-day case (the target: at most 4x). The load average is printed beside
 each case: on a busy machine every figure is pessimistic.

@@ -88,9 +88,9 @@ class ModelSettings(_Group):
     warm_start: bool = Field(False, description="warm-start refits from the previous partition")
     warm_epochs: int = Field(100, ge=1, le=100000, description="epochs of a warm-started refit")
     warm_lr: float = Field(1e-2, gt=0.0, le=10.0, description="Adam learning rate of a warm refit")
-    # A ranged run (a backfill) whose windows fill more than one batch trains its Adam models
-    # (vae_mlp, the reference VAE / CVAE and their learned-noise siblings) as warm-start chains
-    # of at most this many days (warm_epochs at warm_lr after each chain's cold first day;
+    # A ranged run (a backfill) trains its Adam models (vae_mlp, the reference VAE / CVAE and
+    # their learned-noise siblings) as warm-start chains, as many as make it cheapest, each of
+    # at most this many days (warm_epochs at warm_lr after each chain's cold first day;
     # core.refit.models.WarmChains); 0: every day cold, as a one-day run.
     chain_length: int = Field(
         16, ge=0, le=100000, description="most days per warm-start chain of a ranged run (0: cold)"

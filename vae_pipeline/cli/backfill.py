@@ -48,8 +48,8 @@ def backfill(
     """Fill every daily asset (all but the report) for each trading day in [START, END], the
     history its windows need included, in a few ranged runs. Days already stored are skipped
     (safe to stop and re-run); --force recomputes them. One line per step while it runs.
-    Once a range fills more than one training batch, the Adam-trained VAEs / CVAEs train as
-    warm-start chains of at most VAE_PIPELINE_CHAIN_LENGTH days (0: every day cold, as a
+    The Adam-trained VAEs / CVAEs train as warm-start chains (as many as make the range
+    cheapest) of at most VAE_PIPELINE_CHAIN_LENGTH days (0: every day cold, as a
     one-day run)."""
     from vae_pipeline.settings import PipelineSettings
 

@@ -70,8 +70,8 @@ class TrainingResource(ConfigurableResource):
     chain_length: int = Field(
         16,
         ge=0,
-        description="a ranged run (backfill) filling more than one batch trains its Adam models "
-        "as warm-start chains of at most this many days, warm_epochs at warm_lr after each "
+        description="a ranged run (backfill) trains its Adam models as warm-start chains, as many as "
+        "make it cheapest, of at most this many days, warm_epochs at warm_lr after each "
         "chain's cold first day (0: every day cold)",
     )
 

@@ -267,7 +267,7 @@ def test_a_chain_is_its_cold_head_then_one_window_warm_fits_from_the_day_before(
     from vae_pipeline.core.training import train_vae
     from vae_pipeline.core.warm_start import no_worse_than_seed, warm_config
 
-    monkeypatch.setattr(batched, "MAX_BATCH", 2)  # 5 windows fill more than one batch
+    monkeypatch.setattr(batched, "MAX_BATCH", 2)  # 5 windows outgrow a batch: 2 chains
     key = model_keys(["vae_mlp"])[0]
     config = replace(model_config(TrainConfig(hidden=8), key), epochs=600)
     count = 5

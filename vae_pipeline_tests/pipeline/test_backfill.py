@@ -5,7 +5,7 @@ may differ from the one-day fits within the optimiser's noise. The tolerance: th
 that train nothing (sample, Ledoit-Wolf, ..., the oracle) give the same realised vol to 1e-9;
 those reading the EM headline models (fitted window by window, exactly the one-day fits) within
 BATCH_RTOL; the Adam models (``vae_mlp``, the reference VAE / CVAE and their learned-noise
-siblings) train as warm-start chains once the range fills more than one batch (each day after
+siblings) train as warm-start chains, as many as make the range cheapest (each day after
 a chain's first from the day before, not cold), so their days are compared in distribution
 (median within CHAINED_MEDIAN_RTOL, or twice the noise of the same range batched cold) and
 through the horse race's intervals.
@@ -78,7 +78,7 @@ def _compare(tmp_path, n_days, monkeypatch):
     ranged = tiny_settings(tmp_path / "ranged.duckdb", horizon=2, epochs=EPOCHS)
     single = tiny_settings(tmp_path / "single.duckdb", horizon=2, epochs=EPOCHS)
     instance = DagsterInstance.ephemeral()
-    # chains start where a range fills more than one batch: a batch of 2 windows here (tiny
+    # the reference models chain once the range outgrows a batch: a batch of 2 windows here (tiny
     # panels fit 64), so the decision windows form chains of up to 16 days
     monkeypatch.setattr(batched, "MAX_BATCH", 2)
     result = backfill(build_definitions(ranged), days[0], days[-1], ranged, instance=instance)

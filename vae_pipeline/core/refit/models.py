@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 import pandas as pd
 
-from vae_pipeline.core import batched
+from vae_pipeline.core import batched  # batched.MAX_BATCH read at call time (tests shrink it)
 from vae_pipeline.core.batched import (
     MAX_BATCH,
     batch_size_for,
@@ -86,8 +86,7 @@ class FittedModels:
 @dataclass(frozen=True)
 class WarmChains:
     """How a ranged run trains its Adam models (``vae_mlp``, the reference VAE / CVAE and their
-    learned-noise siblings) when its windows fill more than one batch: as warm-start chains in
-    lockstep. The range's windows (consecutive days) are cut into contiguous chains; each
+    learned-noise siblings): as warm-start chains in lockstep. The range's windows (consecutive days) are cut into contiguous chains; each
     chain's first window is fitted cold (the one-day fit), and each later window starts from
     the model of the window before it in its chain and trains ``epochs`` at ``lr`` (see
     ``core.warm_start``), keeping its seed if it ended where the training gate would refuse it
